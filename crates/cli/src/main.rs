@@ -1,0 +1,7 @@
+//! The `halo` command. Kept small: argument parsing and dispatch live in the library modules.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}
