@@ -12,6 +12,7 @@
 
 pub mod control;
 mod flags;
+pub mod property_table;
 pub mod proplist;
 mod resource;
 mod state;
@@ -24,6 +25,7 @@ pub use flags::{
     OnlineFlags, OpenFlags, ResourceFlags, ResourceOfflineFlags, ResourceOnlineFlags, ResourceStatusInformation,
     StatusFlags,
 };
+pub use property_table::{Parsed, ParsedProperties, PropertyError, PropertyItem, PropertyKind, PropertyTable};
 pub use proplist::{DecodeError, EncodeError, Property, PropertyList, Value, ValueData};
 pub use resource::{
     Callbacks, ControlResult, Monitor, OpenRequest, Parameters, QuorumLost, Resource, ResourceHandle, ResourceStatusEx,
