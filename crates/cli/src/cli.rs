@@ -21,6 +21,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a resource host on stdin/stdout (started by the node daemon, not by hand).
+    #[command(hide = true)]
+    Host,
     /// Explain a contract number: a status code, a flag set's bits, a state or a control code.
     Explain {
         /// What the value is.
@@ -65,6 +68,17 @@ pub fn run() -> ExitCode {
             // Printing help can only fail if stdout is closed; nothing useful to do then.
             let _ = Cli::command().print_help();
             ExitCode::SUCCESS
+        }
+        Some(Command::Host) => {
+            let code = match halo_host::server::serve(std::io::stdin().lock(), std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("halo host: {e}");
+                    1
+                }
+            };
+            // Exit at once: threads stuck in hung resource code must not keep the process alive.
+            std::process::exit(code)
         }
         Some(Command::Explain { kind, value }) => match explain(kind, &value) {
             Ok(text) => {

@@ -1,0 +1,366 @@
+//! The resource host as a real process (`halo host`), driven through the parent-side API: every
+//! rule it enforces, and its faults (hang, crash, lease, parent gone).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
+
+use halo_host::client::{HostCommand, HostEvent, HostManager, OpenSpec};
+use halo_host::protocol::{Cause, FromHost, ResourceId, Timeouts, TypeSpec};
+use resapi::{PropertyList, ResourceState, Status, ValueData};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn manager() -> (HostManager, Events) {
+    let command = HostCommand { program: env!("CARGO_BIN_EXE_halo").into(), args: vec!["host".into()] };
+    let (m, rx) = HostManager::new(command);
+    (m, Events { rx, seen: Vec::new() })
+}
+
+/// Every event received so far, and a way to await the next ones.
+struct Events {
+    rx: UnboundedReceiver<HostEvent>,
+    seen: Vec<(Instant, HostEvent)>,
+}
+
+impl Events {
+    /// Receives until `done` matches an event (a generous bound guards a hung test); returns it.
+    async fn until(&mut self, what: &str, done: impl Fn(&HostEvent) -> bool) -> HostEvent {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(e)) => {
+                    self.seen.push((Instant::now(), e.clone()));
+                    if done(&e) {
+                        return e;
+                    }
+                }
+                _ => panic!("no event {what}; seen: {:#?}", self.seen.iter().map(|(_, e)| e).collect::<Vec<_>>()),
+            }
+        }
+    }
+
+    async fn state(&mut self, id: ResourceId, want: ResourceState) -> (u32, Cause) {
+        match self.until(&format!("{want} of {id}"), |e| is_state(e, id, want)).await {
+            HostEvent::Fact(FromHost::State { status, cause, .. }) => (status, cause),
+            _ => unreachable!(),
+        }
+    }
+
+    fn states(&self, id: ResourceId) -> Vec<(ResourceState, u32)> {
+        self.seen
+            .iter()
+            .filter_map(|(_, e)| match e {
+                HostEvent::Fact(FromHost::State { id: i, state, checkpoint, .. }) if *i == id => {
+                    Some((ResourceState::from_raw(*state).unwrap(), *checkpoint))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn logs(&self, id: ResourceId) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter_map(|(_, e)| match e {
+                HostEvent::Fact(FromHost::Log { id: i, message, .. }) if *i == id => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn when(&self, matches: impl Fn(&HostEvent) -> bool) -> Instant {
+        self.seen.iter().find(|(_, e)| matches(e)).map(|(t, _)| *t).expect("event seen")
+    }
+}
+
+fn is_state(e: &HostEvent, id: ResourceId, want: ResourceState) -> bool {
+    matches!(e, HostEvent::Fact(FromHost::State { id: i, state, .. }) if *i == id && *state == want.raw())
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts::default()
+}
+
+fn dummy(id: ResourceId, props: &[(&str, &str)], timeouts: Timeouts) -> OpenSpec {
+    let mut list = PropertyList::new();
+    for (k, v) in props {
+        list.set(k, ValueData::Sz(v.to_string()));
+    }
+    OpenSpec {
+        id,
+        name: format!("dummy-{id}"),
+        type_spec: TypeSpec::Dummy,
+        properties: list,
+        flags: 0,
+        timeouts,
+        separate_monitor: false,
+    }
+}
+
+#[tokio::test]
+async fn pending_online_counts_each_checkpoint_once() {
+    let (m, mut ev) = manager();
+    m.open(dummy(1, &[("Checkpoints", "3"), ("OnlineDelayMs", "40"), ("RepeatCheckpoints", "true")], timeouts()))
+        .await
+        .unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    let states = ev.states(1);
+    let pending: Vec<u32> =
+        states.iter().filter(|(s, _)| *s == ResourceState::OnlinePending).map(|(_, c)| *c).filter(|c| *c > 0).collect();
+    assert_eq!(pending, [1, 2, 3], "each repeated report counted once: {states:?}");
+    assert_eq!(states.last(), Some(&(ResourceState::Online, 4)));
+}
+
+#[tokio::test]
+async fn open_with_bad_properties_is_refused_with_the_reason() {
+    let (m, mut ev) = manager();
+    let err = m.open(dummy(1, &[("Checkpoints", "lots")], timeouts())).await.unwrap_err();
+    assert_eq!(err.status, Status::ERROR_INVALID_PARAMETER);
+    let err = m.open(dummy(2, &[("HangIn", "everywhere")], timeouts())).await.unwrap_err();
+    assert_eq!(err.status, Status::ERROR_INVALID_PARAMETER);
+    let err = m.open(dummy(3, &[("Colour", "blue")], timeouts())).await.unwrap_err();
+    assert_eq!(err.status, Status::ERROR_INVALID_PARAMETER);
+    // Nothing is left open after a failed open.
+    assert!(m.online(1, 0, vec![]).is_err());
+    // Unknown flag bits are refused before any call.
+    m.open(dummy(4, &[], timeouts())).await.unwrap();
+    m.online(4, 0x80, vec![]).unwrap();
+    ev.until(
+        "the rejection of flags 0x80",
+        |e| matches!(e, HostEvent::Fact(FromHost::Rejected { id: 4, status: 87, message }) if message.contains("0x80")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn entry_points_are_serialized_but_terminate_is_not() {
+    let (m, mut ev) = manager();
+    // Every entry point takes 30 ms; the dummy logs any overlap.
+    m.open(dummy(1, &[("CallDelayMs", "30")], Timeouts { looks_alive_ms: 10, ..timeouts() })).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    let controls = futures_join(&m, 1, 4).await;
+    assert!(controls.iter().all(|s| *s == Status::ERROR_INVALID_FUNCTION));
+    m.offline(1, Some("node-b".into()), 0x40, vec![]).unwrap();
+    ev.state(1, ResourceState::Offline).await;
+    assert!(ev.logs(1).iter().all(|l| !l.contains("concurrent")), "{:?}", ev.logs(1));
+
+    // An online that never returns: Terminate must still run and finish beside it.
+    m.open(dummy(2, &[("HangIn", "online")], timeouts())).await.unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    m.terminate(2).unwrap();
+    let (_, cause) = ev.state(2, ResourceState::Offline).await;
+    assert_eq!(cause, Cause::Terminated);
+}
+
+/// Sends `n` control calls at once and returns their statuses.
+async fn futures_join(m: &HostManager, id: ResourceId, n: usize) -> Vec<Status> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let m = m.clone();
+        handles.push(tokio::spawn(async move { m.control(id, 0x0100_0011, vec![], 64).await.unwrap().status }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn pending_timeout_terminates_after_the_gap_not_before() {
+    let (m, mut ev) = manager();
+    let pending_ms = 400;
+    let t = Timeouts { pending_ms, ..timeouts() };
+    m.open(dummy(1, &[("Checkpoints", "5"), ("OnlineDelayMs", "300"), ("StallAfterCheckpoint", "2")], t))
+        .await
+        .unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    let (status, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!((Status(status), cause), (Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout));
+    let last_report = ev.when(|e| matches!(e, HostEvent::Fact(FromHost::State { id: 1, checkpoint: 2, .. })));
+    let failed = ev.when(|e| is_state(e, 1, ResourceState::Failed));
+    assert!(
+        failed - last_report >= Duration::from_millis(pending_ms.into()),
+        "terminated {:?} after the last report",
+        failed - last_report
+    );
+    assert!(ev.logs(1).iter().any(|l| l.contains("PendingTimeout")));
+
+    // Offline: the same rule ends in Offline.
+    m.open(dummy(2, &[], t)).await.unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    ev.state(2, ResourceState::Online).await;
+    let stall = dummy(2, &[("Checkpoints", "4"), ("OfflineDelayMs", "300"), ("StallAfterCheckpoint", "1")], t);
+    m.update(2, &stall.properties, t).unwrap();
+    m.offline(2, None, 0, vec![]).unwrap();
+    let (status, cause) = ev.state(2, ResourceState::Offline).await;
+    assert_eq!((Status(status), cause), (Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout));
+}
+
+#[tokio::test]
+async fn after_terminate_status_reports_are_answered_terminate() {
+    let (m, mut ev) = manager();
+    let t = Timeouts { pending_ms: 150, ..timeouts() };
+    // The worker reports every 100 ms forever; IgnoreTerminate keeps it running after terminate.
+    m.open(dummy(1, &[("Checkpoints", "1000"), ("OnlineDelayMs", "100000"), ("IgnoreTerminate", "true")], t))
+        .await
+        .unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    ev.until("a checkpoint", |e| matches!(e, HostEvent::Fact(FromHost::State { id: 1, checkpoint: 1, .. }))).await;
+    m.terminate(1).unwrap();
+    ev.state(1, ResourceState::Offline).await;
+    ev.until("the worker told to stop", |e| {
+        matches!(e, HostEvent::Fact(FromHost::Log { id: 1, message, .. }) if message.contains("answered Terminate"))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn online_error_fails_and_offline_error_ends_offline() {
+    let (m, mut ev) = manager();
+    m.open(dummy(1, &[("FailOnline", "true")], timeouts())).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    let (status, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!((Status(status), cause), (Status::ERROR_RESOURCE_FAILED, Cause::CallFailed));
+
+    m.open(dummy(2, &[("FailOffline", "true")], timeouts())).await.unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    ev.state(2, ResourceState::Online).await;
+    m.offline(2, None, 0, vec![]).unwrap();
+    let (status, cause) = ev.state(2, ResourceState::Offline).await;
+    assert_eq!((Status(status), cause), (Status::ERROR_RESOURCE_FAILED, Cause::CallFailed));
+}
+
+#[tokio::test]
+async fn looks_alive_false_escalates_to_is_alive_and_fails() {
+    let (m, mut ev) = manager();
+    // IsAlive alone would not run for a minute: only the escalation can fail it in time.
+    let t = Timeouts { looks_alive_ms: 50, is_alive_ms: 60_000, ..timeouts() };
+    m.open(dummy(1, &[("FailHealthAfterMs", "200")], t)).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    let (_, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!(cause, Cause::HealthCheck);
+    let checks: Vec<String> = ev
+        .seen
+        .iter()
+        .filter_map(|(_, e)| match e {
+            HostEvent::Fact(FromHost::Unhealthy { id: 1, check }) => Some(check.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(checks, ["looks_alive", "is_alive"]);
+}
+
+#[tokio::test]
+async fn signal_failure_is_confirmed_by_is_alive() {
+    let (m, mut ev) = manager();
+    let t = Timeouts { looks_alive_ms: 60_000, is_alive_ms: 60_000, ..timeouts() };
+    m.open(dummy(1, &[("SignalFailureAfterMs", "100")], t)).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    let (_, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!(cause, Cause::HealthCheck);
+    assert!(ev.seen.iter().any(|(_, e)| matches!(e, HostEvent::Fact(FromHost::FailureSignal { id: 1, .. }))));
+}
+
+#[tokio::test]
+async fn a_hung_entry_point_gets_its_host_killed_and_replaced() {
+    let (m, mut ev) = manager();
+    let deadlock_ms = 1000;
+    let t = Timeouts { deadlock_ms, ..timeouts() };
+    m.open(dummy(1, &[], t)).await.unwrap(); // shares the host with the culprit
+    m.open(dummy(2, &[("HangIn", "online")], t)).await.unwrap();
+    m.open(OpenSpec { separate_monitor: true, ..dummy(3, &[], t) }).await.unwrap(); // its own host
+    let shared_pid = m.host_pid(2).unwrap();
+    let other_pid = m.host_pid(3).unwrap();
+    assert_ne!(shared_pid, other_pid);
+    m.online(1, 0, vec![]).unwrap();
+    m.online(3, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    ev.state(3, ResourceState::Online).await;
+
+    let sent = Instant::now();
+    m.online(2, 0, vec![]).unwrap();
+    let died = ev.until("the hung host's death", |e| matches!(e, HostEvent::HostDied { .. })).await;
+    let elapsed = sent.elapsed();
+    assert!(elapsed < Duration::from_millis(u64::from(deadlock_ms) + 1000), "handled after {elapsed:?}");
+    let HostEvent::HostDied { pid, reason, resources, .. } = died else { unreachable!() };
+    assert_eq!(pid, shared_pid);
+    assert_eq!(resources, [1, 2]);
+    assert!(reason.contains("online of resource 2"), "{reason}");
+    for id in [1, 2] {
+        let (status, cause) = match ev.seen.iter().find(|(_, e)| is_state(e, id, ResourceState::Failed)) {
+            Some((_, HostEvent::Fact(FromHost::State { status, cause, .. }))) => (*status, *cause),
+            _ => panic!("resource {id} not reported Failed"),
+        };
+        assert_eq!((Status(status), cause), (Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::HostDied));
+    }
+    // The other host is untouched and still answers.
+    assert_eq!(m.host_pid(3), Some(other_pid));
+    assert_eq!(m.control(3, 0x0100_0011, vec![], 8).await.unwrap().status, Status::ERROR_INVALID_FUNCTION);
+    // Re-opened, the culprit gets a host of its own; an innocent one goes to the new shared host.
+    m.open(dummy(2, &[], t)).await.unwrap();
+    m.open(dummy(4, &[], t)).await.unwrap();
+    let (culprit, innocent) = (m.host_pid(2).unwrap(), m.host_pid(4).unwrap());
+    assert!(culprit != innocent && culprit != shared_pid && innocent != shared_pid && innocent != other_pid);
+}
+
+async fn crash_with(how: &str) {
+    let (m, mut ev) = manager();
+    m.open(dummy(1, &[], timeouts())).await.unwrap();
+    m.open(dummy(2, &[("CrashIn", "online"), ("CrashWith", how)], timeouts())).await.unwrap();
+    m.open(OpenSpec { separate_monitor: true, ..dummy(3, &[], timeouts()) }).await.unwrap();
+    m.online(3, 0, vec![]).unwrap();
+    ev.state(3, ResourceState::Online).await;
+    let other_pid = m.host_pid(3).unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    let HostEvent::HostDied { resources, reason, .. } =
+        ev.until("the crash", |e| matches!(e, HostEvent::HostDied { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(resources, [1, 2], "{reason}");
+    assert!(ev.seen.iter().any(|(_, e)| is_state(e, 1, ResourceState::Failed)));
+    assert!(ev.seen.iter().any(|(_, e)| is_state(e, 2, ResourceState::Failed)));
+    assert!(!ev.seen.iter().any(|(_, e)| is_state(e, 3, ResourceState::Failed)));
+    assert_eq!(m.host_pid(3), Some(other_pid));
+    // A new shared host takes new work.
+    m.open(dummy(5, &[], timeouts())).await.unwrap();
+    m.online(5, 0, vec![]).unwrap();
+    ev.state(5, ResourceState::Online).await;
+}
+
+#[tokio::test]
+async fn a_segfaulting_resource_takes_only_its_host_down() {
+    crash_with("segfault").await;
+}
+
+#[tokio::test]
+async fn a_panicking_resource_takes_only_its_host_down() {
+    crash_with("panic").await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_terminates_every_resource() {
+    let (m, mut ev) = manager();
+    m.open(dummy(1, &[], timeouts())).await.unwrap();
+    m.open(dummy(2, &[("Checkpoints", "1000"), ("OnlineDelayMs", "1000000")], timeouts())).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    ev.state(2, ResourceState::OnlinePending).await;
+    // Renewed in time, the lease holds: the parent renews every 50 ms for 300 ms.
+    for _ in 0..6 {
+        m.renew_lease(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !ev.seen.iter().any(|(_, e)| matches!(e, HostEvent::Fact(FromHost::State { cause: Cause::LeaseExpired, .. })))
+    );
+    let stopped = Instant::now();
+    // Not renewed: every resource is terminated.
+    for id in [1, 2] {
+        let (status, cause) = ev.state(id, ResourceState::Offline).await;
+        assert_eq!((Status(status), cause), (Status::ERROR_CLUSTER_NO_QUORUM, Cause::LeaseExpired));
+    }
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+}

@@ -1,0 +1,460 @@
+//! The parent side: starts host processes, routes requests to the host holding each resource,
+//! and turns what hosts say (and their deaths) into one stream of [`HostEvent`]s.
+//!
+//! One shared host serves every resource by default; a resource opened with `separate_monitor`,
+//! or one that hung its host before, gets a host of its own. A host that reports a call stuck past
+//! DeadlockTimeout is killed with SIGKILL; a host that dies for any reason has every resource it
+//! held reported Failed, and a new shared host replaces it.
+
+use crate::protocol::{self, Cause, FromHost, PROTOCOL_VERSION, ResourceId, Timeouts, ToHost, TypeSpec};
+use resapi::{PropertyList, ResourceState, Status};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a starting host may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Identifies one host process during the parent's life.
+pub type HostId = u64;
+
+/// How to start a host process: normally the `halo` binary with the hidden `host` subcommand.
+#[derive(Debug, Clone)]
+pub struct HostCommand {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+impl HostCommand {
+    /// The running executable with `host`: the node daemon starts hosts from its own binary.
+    pub fn current_exe() -> std::io::Result<Self> {
+        Ok(HostCommand { program: std::env::current_exe()?, args: vec!["host".into()] })
+    }
+}
+
+/// What the engine hears from its hosts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEvent {
+    /// A fact a host sent about one of its resources.
+    Fact(FromHost),
+    /// A host died or was killed. Each resource it held was also reported Failed, with `status`,
+    /// through a `State` fact with cause `HostDied`.
+    HostDied {
+        /// Which host.
+        host: HostId,
+        /// Its pid.
+        pid: u32,
+        /// Why (deadlock in which entry point of which resource, exit status, signal).
+        reason: String,
+        /// The resources it held.
+        resources: Vec<ResourceId>,
+    },
+}
+
+/// A request the manager could not deliver or that the host refused at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct HostError {
+    /// The Win32 code.
+    pub status: Status,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl HostError {
+    fn new(status: Status, message: impl Into<String>) -> Self {
+        HostError { status, message: message.into() }
+    }
+}
+
+/// Everything `open` needs.
+#[derive(Debug, Clone)]
+pub struct OpenSpec {
+    /// The id every fact about the resource carries.
+    pub id: ResourceId,
+    /// The resource's name.
+    pub name: String,
+    /// Its type.
+    pub type_spec: TypeSpec,
+    /// Its private properties.
+    pub properties: PropertyList,
+    /// `CLUS_RESDLL_OPEN_*`.
+    pub flags: u32,
+    /// Timing properties, resolved.
+    pub timeouts: Timeouts,
+    /// The `SeparateMonitor` property: run it in a host of its own.
+    pub separate_monitor: bool,
+}
+
+/// A control call's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlReply {
+    /// The routine's status.
+    pub status: Status,
+    /// What it wrote.
+    pub output: Vec<u8>,
+    /// Bytes written, or needed with `ERROR_MORE_DATA`.
+    pub bytes_returned: u32,
+}
+
+struct HostProcess {
+    pid: u32,
+    to_host: mpsc::UnboundedSender<ToHost>,
+    shared: bool,
+}
+
+#[derive(Default)]
+struct State {
+    hosts: HashMap<HostId, HostProcess>,
+    shared: Option<HostId>,
+    placement: HashMap<ResourceId, HostId>,
+    /// Resources that hung a host: they get a host of their own from now on.
+    isolated: HashSet<ResourceId>,
+    opens: HashMap<ResourceId, oneshot::Sender<Result<(), HostError>>>,
+    controls: HashMap<u64, oneshot::Sender<ControlReply>>,
+    lease: Option<Duration>,
+}
+
+struct Inner {
+    command: HostCommand,
+    state: Mutex<State>,
+    events: mpsc::UnboundedSender<HostEvent>,
+    next_host: AtomicU64,
+    next_call: AtomicU64,
+}
+
+/// The parent side of every host on this node.
+#[derive(Clone)]
+pub struct HostManager {
+    inner: Arc<Inner>,
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl HostManager {
+    /// A manager that starts hosts with `command`. Hosts start on demand.
+    pub fn new(command: HostCommand) -> (HostManager, mpsc::UnboundedReceiver<HostEvent>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            command,
+            state: Mutex::new(State::default()),
+            events,
+            next_host: AtomicU64::new(1),
+            next_call: AtomicU64::new(1),
+        });
+        (HostManager { inner }, rx)
+    }
+
+    /// The pid of the host holding `id`, if it is open.
+    pub fn host_pid(&self, id: ResourceId) -> Option<u32> {
+        let state = lock(&self.inner.state);
+        state.placement.get(&id).and_then(|h| state.hosts.get(h)).map(|p| p.pid)
+    }
+
+    /// Opens a resource in the right host, starting it if needed; returns once the host answered.
+    pub async fn open(&self, spec: OpenSpec) -> Result<(), HostError> {
+        let properties = spec
+            .properties
+            .encode()
+            .map_err(|e| HostError::new(e.status(), format!("properties of {}: {e}", spec.name)))?;
+        let separate = spec.separate_monitor || lock(&self.inner.state).isolated.contains(&spec.id);
+        let host = self.host_for(separate).await?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = lock(&self.inner.state);
+            if state.placement.contains_key(&spec.id) {
+                return Err(HostError::new(
+                    Status::ERROR_INVALID_STATE,
+                    format!("resource {} is already open", spec.id),
+                ));
+            }
+            state.opens.insert(spec.id, tx);
+            state.placement.insert(spec.id, host);
+        }
+        self.send_to(
+            host,
+            ToHost::Open {
+                id: spec.id,
+                name: spec.name,
+                type_spec: spec.type_spec,
+                properties,
+                flags: spec.flags,
+                timeouts: spec.timeouts,
+            },
+        )?;
+        let result = rx
+            .await
+            .unwrap_or_else(|_| Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, "host died during open")));
+        if result.is_err() {
+            self.forget(spec.id);
+        }
+        result
+    }
+
+    /// OnlineV2: the outcome arrives as `State` facts.
+    pub fn online(&self, id: ResourceId, flags: u32, input: Vec<u8>) -> Result<(), HostError> {
+        self.send(id, ToHost::Online { id, flags, input })
+    }
+
+    /// OfflineV2 with the destination node of a move.
+    pub fn offline(
+        &self,
+        id: ResourceId,
+        destination: Option<String>,
+        flags: u32,
+        input: Vec<u8>,
+    ) -> Result<(), HostError> {
+        self.send(id, ToHost::Offline { id, destination, flags, input })
+    }
+
+    /// Terminate.
+    pub fn terminate(&self, id: ResourceId) -> Result<(), HostError> {
+        self.send(id, ToHost::Terminate { id })
+    }
+
+    /// Cancel the operation in progress.
+    pub fn cancel(&self, id: ResourceId) -> Result<(), HostError> {
+        self.send(id, ToHost::Cancel { id })
+    }
+
+    /// New private properties and timeouts.
+    pub fn update(&self, id: ResourceId, properties: &PropertyList, timeouts: Timeouts) -> Result<(), HostError> {
+        let properties = properties.encode().map_err(|e| HostError::new(e.status(), e.to_string()))?;
+        self.send(id, ToHost::Update { id, properties, timeouts })
+    }
+
+    /// Close; a `Closed` fact follows.
+    pub fn close(&self, id: ResourceId) -> Result<(), HostError> {
+        self.send(id, ToHost::Close { id })
+    }
+
+    /// ResourceControl; waits for the answer.
+    pub async fn control(
+        &self,
+        id: ResourceId,
+        code: u32,
+        input: Vec<u8>,
+        output_size: u32,
+    ) -> Result<ControlReply, HostError> {
+        let call = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.state).controls.insert(call, tx);
+        if let Err(e) = self.send(id, ToHost::Control { id, call, code, input, output_size }) {
+            lock(&self.inner.state).controls.remove(&call);
+            return Err(e);
+        }
+        rx.await.map_err(|_| HostError::new(Status::ERROR_RESMON_INVALID_STATE, "host died during the control call"))
+    }
+
+    /// Renews every host's lease for `duration`, and gives new hosts the same.
+    pub fn renew_lease(&self, duration: Duration) {
+        let mut state = lock(&self.inner.state);
+        state.lease = Some(duration);
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        for host in state.hosts.values() {
+            let _ = host.to_host.send(ToHost::Lease { duration_ms: ms });
+        }
+    }
+
+    fn send(&self, id: ResourceId, request: ToHost) -> Result<(), HostError> {
+        let host = lock(&self.inner.state).placement.get(&id).copied();
+        match host {
+            Some(h) => self.send_to(h, request),
+            None => Err(HostError::new(Status::ERROR_RESOURCE_NOT_FOUND, format!("resource {id} is not open"))),
+        }
+    }
+
+    fn send_to(&self, host: HostId, request: ToHost) -> Result<(), HostError> {
+        let state = lock(&self.inner.state);
+        let sent = state.hosts.get(&host).map(|h| h.to_host.send(request).is_ok());
+        match sent {
+            Some(true) => Ok(()),
+            _ => Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, format!("host {host} is gone"))),
+        }
+    }
+
+    fn forget(&self, id: ResourceId) {
+        lock(&self.inner.state).placement.remove(&id);
+    }
+
+    async fn host_for(&self, separate: bool) -> Result<HostId, HostError> {
+        if !separate && let Some(h) = lock(&self.inner.state).shared {
+            return Ok(h);
+        }
+        let host = self.spawn(!separate).await?;
+        if !separate {
+            let mut state = lock(&self.inner.state);
+            match state.shared {
+                // Another open raced us to it: use theirs, retire ours.
+                Some(existing) => {
+                    state.hosts.remove(&host);
+                    return Ok(existing);
+                }
+                None => state.shared = Some(host),
+            }
+        }
+        Ok(host)
+    }
+
+    /// Boxed with an explicit `Send`: a host's reader task replaces a dead shared host through
+    /// here, and the compiler cannot infer `Send` through that cycle on its own.
+    fn spawn(&self, shared: bool) -> Pin<Box<dyn Future<Output = Result<HostId, HostError>> + Send + '_>> {
+        Box::pin(self.spawn_host(shared))
+    }
+
+    async fn spawn_host(&self, shared: bool) -> Result<HostId, HostError> {
+        let fail = |e: String| HostError::new(Status::ERROR_RESMON_CREATE_FAILED, e);
+        let mut child = Command::new(&self.inner.command.program)
+            .args(&self.inner.command.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(format!("cannot start host {:?}: {e}", self.inner.command.program)))?;
+        let pid = child.id().unwrap_or(0);
+        let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(fail("host started without pipes".into()));
+        };
+        protocol::tokio_io::write_frame(&mut stdin, &ToHost::Hello { version: PROTOCOL_VERSION })
+            .await
+            .map_err(|e| fail(format!("host {pid}: {e}")))?;
+        let hello = tokio::time::timeout(HELLO_TIMEOUT, protocol::tokio_io::read_frame::<FromHost>(&mut stdout))
+            .await
+            .map_err(|_| fail(format!("host {pid} did not say Hello within {HELLO_TIMEOUT:?}")))?
+            .map_err(|e| fail(format!("host {pid}: {e}")))?;
+        match hello {
+            FromHost::Hello { version, .. } if version == PROTOCOL_VERSION => {}
+            other => return Err(fail(format!("host {pid} answered {other:?} instead of Hello v{PROTOCOL_VERSION}"))),
+        }
+        let id = self.inner.next_host.fetch_add(1, Ordering::Relaxed);
+        let (to_host, requests) = mpsc::unbounded_channel();
+        {
+            let mut state = lock(&self.inner.state);
+            if let Some(lease) = state.lease {
+                let _ =
+                    to_host.send(ToHost::Lease { duration_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX) });
+            }
+            state.hosts.insert(id, HostProcess { pid, to_host, shared });
+        }
+        tokio::spawn(write_requests(stdin, requests));
+        tokio::spawn(self.clone().read_facts(id, pid, child, stdout));
+        Ok(id)
+    }
+
+    /// Reads one host's facts until it dies, then reports the death.
+    async fn read_facts(self, host: HostId, pid: u32, mut child: Child, mut stdout: ChildStdout) {
+        let mut reason = None;
+        loop {
+            match protocol::tokio_io::read_frame::<FromHost>(&mut stdout).await {
+                Ok(FromHost::Deadlock { id, entry_point, elapsed_ms }) => {
+                    // The host cannot recover a thread stuck in resource code: kill it.
+                    let _ = child.start_kill();
+                    lock(&self.inner.state).isolated.insert(id);
+                    reason = Some((
+                        format!(
+                            "{entry_point} of resource {id} did not return within DeadlockTimeout ({elapsed_ms} ms); host killed"
+                        ),
+                        Status::ERROR_RESOURCE_CALL_TIMED_OUT,
+                    ));
+                }
+                Ok(fact) => self.route(fact),
+                Err(_) => break,
+            }
+        }
+        let exit = child.wait().await;
+        let (reason, status) = reason.unwrap_or_else(|| {
+            (
+                match exit {
+                    Ok(s) => format!("host exited: {s}"),
+                    Err(e) => format!("host vanished: {e}"),
+                },
+                Status::ERROR_EXCEPTION_IN_RESOURCE_CALL,
+            )
+        });
+        self.host_died(host, pid, reason, status).await;
+    }
+
+    fn route(&self, fact: FromHost) {
+        match fact {
+            FromHost::Opened { id, status, message } => {
+                let waiter = lock(&self.inner.state).opens.remove(&id);
+                let result = if status == 0 { Ok(()) } else { Err(HostError::new(Status(status), message)) };
+                if let Some(w) = waiter {
+                    let _ = w.send(result);
+                }
+            }
+            FromHost::ControlDone { call, status, output, bytes_returned } => {
+                let waiter = lock(&self.inner.state).controls.remove(&call);
+                if let Some(w) = waiter {
+                    let _ = w.send(ControlReply { status: Status(status), output, bytes_returned });
+                }
+            }
+            FromHost::Closed { id } => {
+                self.forget(id);
+                let _ = self.inner.events.send(HostEvent::Fact(FromHost::Closed { id }));
+            }
+            other => {
+                let _ = self.inner.events.send(HostEvent::Fact(other));
+            }
+        }
+    }
+
+    async fn host_died(&self, host: HostId, pid: u32, reason: String, status: Status) {
+        let (resources, was_shared, opens) = {
+            let mut state = lock(&self.inner.state);
+            let was_shared = state.hosts.remove(&host).is_some_and(|h| h.shared);
+            if state.shared == Some(host) {
+                state.shared = None;
+            }
+            let resources: Vec<ResourceId> =
+                state.placement.iter().filter(|(_, h)| **h == host).map(|(id, _)| *id).collect();
+            for id in &resources {
+                state.placement.remove(id);
+            }
+            let opens: Vec<_> = resources.iter().filter_map(|id| state.opens.remove(id)).collect();
+            (resources, was_shared, opens)
+        };
+        for w in opens {
+            let _ = w.send(Err(HostError::new(status, reason.clone())));
+        }
+        let mut sorted = resources.clone();
+        sorted.sort_unstable();
+        for id in &sorted {
+            let _ = self.inner.events.send(HostEvent::Fact(FromHost::State {
+                id: *id,
+                state: ResourceState::Failed.raw(),
+                checkpoint: 0,
+                status: status.0,
+                application_code: 0,
+                flags: 0,
+                cause: Cause::HostDied,
+            }));
+        }
+        let _ = self.inner.events.send(HostEvent::HostDied { host, pid, reason, resources: sorted });
+        if was_shared {
+            // Replace the shared host now, so the next open does not wait for it.
+            let _ = self.host_for(false).await;
+        }
+    }
+}
+
+async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<ToHost>) {
+    while let Some(request) = requests.recv().await {
+        if protocol::tokio_io::write_frame(&mut stdin, &request).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,951 @@
+//! The host process (`halo host`): reads requests from its parent, runs resource-type code on
+//! worker threads, and enforces the contract's rules in one place:
+//!
+//! - entry points of one resource run one at a time (a queue per resource); only Terminate runs
+//!   beside them, on its own threads;
+//! - `ERROR_IO_PENDING` makes the host set OnlinePending/OfflinePending; a report counts only with
+//!   a strictly larger checkpoint; PendingTimeout is the longest gap between counted reports, after
+//!   which the host terminates the resource (Failed for online, Offline for offline, with
+//!   `ERROR_RESOURCE_CALL_TIMED_OUT`); after a terminate the callbacks answer `Terminate`;
+//! - an online error terminates and fails the resource, an offline error terminates it offline;
+//! - while online, LooksAlive and IsAlive are polled from one timer heap; LooksAlive false
+//!   escalates to IsAlive at once; IsAlive false fails and terminates; SignalFailure asks IsAlive;
+//! - a call running past DeadlockTimeout is reported so the parent kills this process;
+//! - when the parent goes away, or its lease is not renewed in time, every resource is
+//!   terminated.
+
+use crate::protocol::{self, Cause, FrameError, FromHost, PROTOCOL_VERSION, ResourceId, Timeouts, ToHost, TypeSpec};
+use crate::scheduler::{Scheduler, Timer};
+use halo_type_dummy::DummyType;
+use halo_type_native::{NativeLibrary, NativeResourceType};
+use resapi::{
+    Callbacks, ControlCode, ExitState, FailureType, LogLevel, Monitor, OfflineFlags, OnlineFlags, OpenFlags,
+    OpenRequest, Parameters, PropertyList, Resource, ResourceHandle, ResourceState, ResourceStatusEx, ResourceType,
+    Status,
+};
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Threads running entry points other than Terminate. A hung call holds one until the parent
+/// kills the host, so there are enough to keep the others moving meanwhile.
+const CALL_THREADS: usize = 16;
+/// Threads running Terminate, apart from the others so that a busy resource can be stopped.
+const TERMINATE_THREADS: usize = 4;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads taking jobs from one queue.
+struct Pool {
+    tx: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Pool {
+    fn new(name: &str, threads: usize) -> std::io::Result<Pool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
+                loop {
+                    let job = lock(&rx).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })?;
+        }
+        Ok(Pool { tx: Mutex::new(tx) })
+    }
+
+    fn run(&self, job: impl FnOnce() + Send + 'static) {
+        // Sending fails only once every worker thread has gone, i.e. while the process exits.
+        let _ = lock(&self.tx).send(Box::new(job));
+    }
+}
+
+/// The work a resource's queue holds.
+enum Call {
+    Open { type_spec: TypeSpec, flags: u32 },
+    Online { flags: u32, input: Vec<u8> },
+    Offline { destination: Option<String>, flags: u32, input: Vec<u8> },
+    LooksAlive { generation: u64 },
+    IsAlive { generation: u64 },
+    Control { call: u64, code: u32, input: Vec<u8>, output_size: u32 },
+    Cancel,
+    Close,
+}
+
+impl Call {
+    fn entry_point(&self) -> &'static str {
+        match self {
+            Call::Open { .. } => "open",
+            Call::Online { .. } => "online",
+            Call::Offline { .. } => "offline",
+            Call::LooksAlive { .. } => "looks-alive",
+            Call::IsAlive { .. } => "is-alive",
+            Call::Control { .. } => "control",
+            Call::Cancel => "cancel",
+            Call::Close => "close",
+        }
+    }
+}
+
+/// Which operation is in progress, from its call until its final state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Online,
+    Offline,
+}
+
+#[derive(Debug)]
+struct Life {
+    state: ResourceState,
+    op: Option<Op>,
+    /// The last counted checkpoint of the operation in progress.
+    checkpoint: Option<u32>,
+    /// Counts accepted reports, so a pending timer knows whether one came after it.
+    report_seq: u64,
+    /// Bumped whenever timers armed earlier must be ignored.
+    generation: u64,
+    /// Set by Terminate until the next operation starts: callbacks answer `Terminate`.
+    terminated: bool,
+    /// A terminate is running or about to.
+    terminating: bool,
+    closing: bool,
+}
+
+struct Slot {
+    id: ResourceId,
+    name: String,
+    resource: OnceLock<Box<dyn Resource>>,
+    parameters: Parameters,
+    timeouts: Mutex<Timeouts>,
+    queue: Mutex<(VecDeque<Call>, bool)>,
+    life: Mutex<Life>,
+    /// The call running now: its sequence number, entry point, and start.
+    in_call: Mutex<Option<(u64, &'static str, Instant)>>,
+}
+
+impl Slot {
+    fn timeouts(&self) -> Timeouts {
+        *lock(&self.timeouts)
+    }
+}
+
+/// Everything the host process holds.
+enum Outgoing {
+    Fact(FromHost),
+    Stop,
+}
+
+struct Host {
+    facts: Mutex<mpsc::Sender<Outgoing>>,
+    slots: RwLock<HashMap<ResourceId, Arc<Slot>>>,
+    types: Mutex<HashMap<String, Arc<dyn ResourceType>>>,
+    libraries: Mutex<HashMap<String, Arc<NativeLibrary>>>,
+    calls: Pool,
+    terminators: Pool,
+    scheduler: OnceLock<Arc<Scheduler>>,
+    call_seq: AtomicU64,
+    lease: Mutex<(u64, Option<Instant>)>,
+    me: Weak<Host>,
+}
+
+impl Host {
+    fn send(&self, fact: FromHost) {
+        // The writer thread ends only when the parent is gone; then there is no one to tell.
+        let _ = lock(&self.facts).send(Outgoing::Fact(fact));
+    }
+
+    fn slot(&self, id: ResourceId) -> Option<Arc<Slot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
+    }
+
+    fn schedule(&self, when: Instant, timer: Timer) {
+        if let Some(s) = self.scheduler.get() {
+            s.at(when, timer);
+        }
+    }
+
+    fn reject(&self, id: ResourceId, status: Status, message: String) {
+        self.send(FromHost::Rejected { id, status: status.0, message });
+    }
+
+    fn state_fact(&self, slot: &Slot, state: ResourceState, checkpoint: u32, status: Status, cause: Cause) {
+        self.send(FromHost::State {
+            id: slot.id,
+            state: state.raw(),
+            checkpoint,
+            status: status.0,
+            application_code: 0,
+            flags: 0,
+            cause,
+        });
+    }
+
+    // ---- requests ----
+
+    fn handle(&self, request: ToHost) {
+        match request {
+            ToHost::Hello { .. } => {}
+            ToHost::Open { id, name, type_spec, properties, flags, timeouts } => {
+                let properties = match PropertyList::decode(&properties) {
+                    Ok(p) => p,
+                    Err(e) => return self.send(FromHost::Opened { id, status: e.status().0, message: e.to_string() }),
+                };
+                let slot = Arc::new(Slot {
+                    id,
+                    name,
+                    resource: OnceLock::new(),
+                    parameters: Parameters::new(properties),
+                    timeouts: Mutex::new(timeouts),
+                    queue: Mutex::new((VecDeque::new(), false)),
+                    life: Mutex::new(Life {
+                        state: ResourceState::Offline,
+                        op: None,
+                        checkpoint: None,
+                        report_seq: 0,
+                        generation: 0,
+                        terminated: false,
+                        terminating: false,
+                        closing: false,
+                    }),
+                    in_call: Mutex::new(None),
+                });
+                {
+                    let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+                    if slots.contains_key(&id) {
+                        drop(slots);
+                        return self.send(FromHost::Opened {
+                            id,
+                            status: Status::ERROR_INVALID_STATE.0,
+                            message: format!("resource {id} is already open in this host"),
+                        });
+                    }
+                    slots.insert(id, slot.clone());
+                }
+                self.enqueue(&slot, Call::Open { type_spec, flags });
+            }
+            ToHost::Online { id, flags, input } => {
+                self.with_open(id, |slot| self.enqueue(slot, Call::Online { flags, input }))
+            }
+            ToHost::Offline { id, destination, flags, input } => {
+                self.with_open(id, |slot| self.enqueue(slot, Call::Offline { destination, flags, input }))
+            }
+            ToHost::Terminate { id } => {
+                self.with_open(id, |slot| self.terminate(slot, Cause::Terminated, Status::ERROR_SUCCESS))
+            }
+            ToHost::Control { id, call, code, input, output_size } => {
+                self.with_open(id, |slot| self.enqueue(slot, Call::Control { call, code, input, output_size }))
+            }
+            ToHost::Cancel { id } => self.with_open(id, |slot| self.enqueue(slot, Call::Cancel)),
+            ToHost::Update { id, properties, timeouts } => {
+                self.with_open(id, |slot| match PropertyList::decode(&properties) {
+                    Ok(p) => {
+                        slot.parameters.replace(p);
+                        *lock(&slot.timeouts) = timeouts;
+                    }
+                    Err(e) => self.reject(id, e.status(), e.to_string()),
+                })
+            }
+            ToHost::Close { id } => self.with_open(id, |slot| {
+                lock(&slot.life).closing = true;
+                self.enqueue(slot, Call::Close)
+            }),
+            ToHost::Lease { duration_ms } => {
+                let deadline = Instant::now() + Duration::from_millis(duration_ms);
+                let renewal = {
+                    let mut lease = lock(&self.lease);
+                    lease.0 += 1;
+                    lease.1 = Some(deadline);
+                    lease.0
+                };
+                self.schedule(deadline, Timer::Lease { renewal });
+            }
+        }
+    }
+
+    fn with_open(&self, id: ResourceId, f: impl FnOnce(&Arc<Slot>)) {
+        match self.slot(id) {
+            Some(slot) if !lock(&slot.life).closing => f(&slot),
+            Some(_) => self.reject(id, Status::ERROR_INVALID_STATE, format!("resource {id} is closing")),
+            None => {
+                self.reject(id, Status::ERROR_RESOURCE_NOT_FOUND, format!("resource {id} is not open in this host"))
+            }
+        }
+    }
+
+    // ---- the per-resource queue ----
+
+    fn enqueue(&self, slot: &Arc<Slot>, call: Call) {
+        let start = {
+            let mut q = lock(&slot.queue);
+            q.0.push_back(call);
+            !std::mem::replace(&mut q.1, true)
+        };
+        if start {
+            let (host, slot) = (self.me.clone(), slot.clone());
+            self.calls.run(move || {
+                if let Some(host) = host.upgrade() {
+                    host.drain(&slot);
+                }
+            });
+        }
+    }
+
+    fn drain(&self, slot: &Arc<Slot>) {
+        loop {
+            let call = {
+                let mut q = lock(&slot.queue);
+                match q.0.pop_front() {
+                    Some(c) => c,
+                    None => {
+                        q.1 = false;
+                        return;
+                    }
+                }
+            };
+            self.run_call(slot, call);
+        }
+    }
+
+    fn run_call(&self, slot: &Arc<Slot>, call: Call) {
+        let entry = call.entry_point();
+        let seq = self.call_seq.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        *lock(&slot.in_call) = Some((seq, entry, started));
+        let deadlock = Duration::from_millis(slot.timeouts().deadlock_ms.into());
+        self.schedule(started + deadlock, Timer::Deadlock { id: slot.id, call_seq: seq });
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.execute(slot, call)));
+        *lock(&slot.in_call) = None;
+        if outcome.is_err() {
+            // An exception escaping an entry point takes the monitor down (WSFC: RHS terminates);
+            // the parent sees the exit and recovers every resource this host held.
+            self.send(FromHost::Log {
+                id: slot.id,
+                level: LogLevel::Severe.raw(),
+                message: format!(
+                    "{}: {} panicked in {entry}; the host exits ({})",
+                    slot.name,
+                    slot.id,
+                    Status::ERROR_EXCEPTION_IN_RESOURCE_CALL
+                ),
+            });
+            // Give the writer a moment to flush the line; the parent handles the exit either way.
+            thread::sleep(Duration::from_millis(50));
+            std::process::abort();
+        }
+    }
+
+    fn execute(&self, slot: &Arc<Slot>, call: Call) {
+        if let Call::Open { type_spec, flags } = call {
+            return self.open(slot, type_spec, flags);
+        }
+        let Some(resource) = slot.resource.get() else {
+            // Open failed: nothing else can run. Close still forgets the slot.
+            if matches!(call, Call::Close) {
+                self.forget(slot);
+            }
+            return;
+        };
+        match call {
+            Call::Open { .. } => {}
+            Call::Online { flags, input } => {
+                let flags = match OnlineFlags::from_raw(flags) {
+                    Ok(f) => f,
+                    Err(e) => return self.reject(slot.id, e.status(), e.to_string()),
+                };
+                self.begin(slot, Op::Online);
+                let status = resource.online_v2(flags, &input);
+                self.returned(slot, Op::Online, status);
+            }
+            Call::Offline { destination, flags, input } => {
+                let flags = match OfflineFlags::from_raw(flags) {
+                    Ok(f) => f,
+                    Err(e) => return self.reject(slot.id, e.status(), e.to_string()),
+                };
+                self.begin(slot, Op::Offline);
+                let status = resource.offline_v2(destination.as_deref(), flags, &input);
+                self.returned(slot, Op::Offline, status);
+            }
+            Call::LooksAlive { generation } => {
+                if !self.still_online(slot, generation) {
+                    return;
+                }
+                if resource.looks_alive() {
+                    self.arm_poll(slot, generation, false);
+                } else {
+                    self.send(FromHost::Unhealthy { id: slot.id, check: "looks_alive".into() });
+                    self.check_is_alive(slot, resource.as_ref(), generation);
+                }
+            }
+            Call::IsAlive { generation } => {
+                if self.still_online(slot, generation) {
+                    self.check_is_alive(slot, resource.as_ref(), generation);
+                }
+            }
+            Call::Control { call, code, input, output_size } => {
+                let mut output = vec![0u8; (output_size as usize).min(protocol::MAX_FRAME / 2)];
+                let r = resource.resource_control(ControlCode(code), &input, &mut output);
+                let written = if r.status.is_success() { r.bytes_returned.min(output.len()) } else { 0 };
+                output.truncate(written);
+                self.send(FromHost::ControlDone {
+                    call,
+                    status: r.status.0,
+                    output,
+                    bytes_returned: u32::try_from(r.bytes_returned).unwrap_or(u32::MAX),
+                });
+            }
+            Call::Cancel => {
+                let status = resource.cancel();
+                if status.is_error() && status != Status::ERROR_INVALID_FUNCTION {
+                    self.log(slot, LogLevel::Warning, &format!("cancel returned {status}"));
+                }
+            }
+            Call::Close => {
+                let needs_terminate = !matches!(lock(&slot.life).state, ResourceState::Offline | ResourceState::Failed);
+                if needs_terminate {
+                    self.stop_now(slot, Cause::Terminated, Status::ERROR_SUCCESS);
+                }
+                resource.close();
+                self.forget(slot);
+            }
+        }
+    }
+
+    fn forget(&self, slot: &Slot) {
+        self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
+        self.send(FromHost::Closed { id: slot.id });
+    }
+
+    fn log(&self, slot: &Slot, level: LogLevel, message: &str) {
+        self.send(FromHost::Log { id: slot.id, level: level.raw(), message: message.to_string() });
+    }
+
+    fn open(&self, slot: &Arc<Slot>, type_spec: TypeSpec, flags: u32) {
+        let result = OpenFlags::from_raw(flags).map_err(|e| (e.status(), e.to_string())).and_then(|flags| {
+            let ty = self.resource_type(&type_spec)?;
+            let monitor: Arc<dyn Monitor> = Arc::new(HostMonitor { host: self.me.clone() });
+            ty.open(OpenRequest {
+                name: slot.name.clone(),
+                parameters: slot.parameters.clone(),
+                callbacks: Callbacks::new(ResourceHandle(slot.id), monitor),
+                flags,
+            })
+            .map_err(|s| (s, format!("open of {} failed: {s}", slot.name)))
+        });
+        match result {
+            Ok(resource) => {
+                let _ = slot.resource.set(resource);
+                self.send(FromHost::Opened { id: slot.id, status: 0, message: String::new() });
+            }
+            Err((status, message)) => {
+                self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
+                self.send(FromHost::Opened { id: slot.id, status: status.0, message });
+            }
+        }
+    }
+
+    /// The type object for a spec, started once per host (WSFC: Startup once per type and monitor).
+    fn resource_type(&self, spec: &TypeSpec) -> Result<Arc<dyn ResourceType>, (Status, String)> {
+        let key = match spec {
+            TypeSpec::Dummy => "dummy".to_string(),
+            TypeSpec::Native { path, type_name } => format!("native:{path}:{type_name}"),
+        };
+        let mut types = lock(&self.types);
+        if let Some(t) = types.get(&key) {
+            return Ok(t.clone());
+        }
+        let ty: Arc<dyn ResourceType> = match spec {
+            TypeSpec::Dummy => Arc::new(DummyType),
+            TypeSpec::Native { path, type_name } => {
+                let library = {
+                    let mut libraries = lock(&self.libraries);
+                    match libraries.get(path) {
+                        Some(l) => l.clone(),
+                        None => {
+                            let l = NativeLibrary::load(path).map_err(|e| (e.status(), e.to_string()))?;
+                            libraries.insert(path.clone(), l.clone());
+                            l
+                        }
+                    }
+                };
+                let ty = NativeResourceType::new(library);
+                ty.start(type_name).map_err(|e| (e.status(), e.to_string()))?;
+                Arc::new(ty)
+            }
+        };
+        types.insert(key, ty.clone());
+        Ok(ty)
+    }
+
+    // ---- the pending protocol ----
+
+    fn begin(&self, slot: &Slot, op: Op) {
+        let mut life = lock(&slot.life);
+        life.op = Some(op);
+        life.checkpoint = None;
+        life.terminated = false;
+        life.generation += 1;
+    }
+
+    fn returned(&self, slot: &Arc<Slot>, op: Op, status: Status) {
+        let (pending, done) = match op {
+            Op::Online => (ResourceState::OnlinePending, ResourceState::Online),
+            Op::Offline => (ResourceState::OfflinePending, ResourceState::Offline),
+        };
+        if status.is_pending() {
+            let mut life = lock(&slot.life);
+            if life.op != Some(op) || life.terminating {
+                return; // A report already finished it, or it is being terminated.
+            }
+            let checkpoint = life.checkpoint.unwrap_or(0);
+            if life.state != pending {
+                life.state = pending;
+                self.state_fact(slot, pending, checkpoint, Status::ERROR_IO_PENDING, Cause::Resource);
+            }
+            let (generation, report_seq) = (life.generation, life.report_seq);
+            drop(life);
+            self.arm_pending(slot, generation, report_seq);
+        } else if status.is_success() {
+            let mut life = lock(&slot.life);
+            if life.op != Some(op) {
+                return;
+            }
+            let checkpoint = life.checkpoint.unwrap_or(0);
+            self.finish(slot, &mut life, done, checkpoint, Status::ERROR_SUCCESS, Cause::Resource);
+        } else {
+            // An online error fails the resource; an offline error leaves it offline. Either way
+            // it is terminated first.
+            let end_cause = Cause::CallFailed;
+            self.log(slot, LogLevel::Error, &format!("{} {} returned {status}; terminating", slot.name, op_name(op)));
+            self.terminate_then(
+                slot,
+                if op == Op::Online { ResourceState::Failed } else { ResourceState::Offline },
+                status,
+                end_cause,
+            );
+        }
+    }
+
+    /// Records a final state; arms health polls when online.
+    fn finish(
+        &self,
+        slot: &Slot,
+        life: &mut Life,
+        state: ResourceState,
+        checkpoint: u32,
+        status: Status,
+        cause: Cause,
+    ) {
+        life.state = state;
+        life.op = None;
+        life.generation += 1;
+        let generation = life.generation;
+        self.state_fact(slot, state, checkpoint, status, cause);
+        if state == ResourceState::Online {
+            let t = slot.timeouts();
+            let now = Instant::now();
+            self.schedule(now + ms(t.looks_alive_ms), Timer::LooksAlive { id: slot.id, generation });
+            self.schedule(now + ms(t.is_alive_ms), Timer::IsAlive { id: slot.id, generation });
+        }
+    }
+
+    fn arm_pending(&self, slot: &Slot, generation: u64, report_seq: u64) {
+        let when = Instant::now() + ms(slot.timeouts().pending_ms);
+        self.schedule(when, Timer::Pending { id: slot.id, generation, report_seq });
+    }
+
+    /// SetResourceStatusEx from the resource.
+    fn report(&self, id: ResourceId, status: ResourceStatusEx) -> ExitState {
+        let Some(slot) = self.slot(id) else { return ExitState::Terminate };
+        let mut life = lock(&slot.life);
+        if life.terminated || life.terminating {
+            return ExitState::Terminate;
+        }
+        let Some(op) = life.op else {
+            drop(life);
+            self.log(
+                &slot,
+                LogLevel::Warning,
+                &format!("status report {:?} ignored: no operation is pending", status.state),
+            );
+            return ExitState::Continue;
+        };
+        if life.checkpoint.is_some_and(|last| status.checkpoint <= last) {
+            return ExitState::Continue; // Not a new report.
+        }
+        let (pending, done) = match op {
+            Op::Online => (ResourceState::OnlinePending, ResourceState::Online),
+            Op::Offline => (ResourceState::OfflinePending, ResourceState::Offline),
+        };
+        life.checkpoint = Some(status.checkpoint);
+        life.report_seq += 1;
+        let fact = |state: ResourceState, cause| FromHost::State {
+            id,
+            state: state.raw(),
+            checkpoint: status.checkpoint,
+            status: if state.is_pending() { Status::ERROR_IO_PENDING.0 } else { 0 },
+            application_code: status.application_specific_error_code,
+            flags: status.flags.bits(),
+            cause,
+        };
+        match status.state {
+            s if s == pending || s == ResourceState::Pending => {
+                life.state = pending;
+                let (generation, seq) = (life.generation, life.report_seq);
+                drop(life);
+                self.send(fact(pending, Cause::Resource));
+                self.arm_pending(&slot, generation, seq);
+            }
+            s if s == done => {
+                life.state = done;
+                life.op = None;
+                life.generation += 1;
+                let generation = life.generation;
+                drop(life);
+                self.send(fact(done, Cause::Resource));
+                if done == ResourceState::Online {
+                    let t = slot.timeouts();
+                    let now = Instant::now();
+                    self.schedule(now + ms(t.looks_alive_ms), Timer::LooksAlive { id, generation });
+                    self.schedule(now + ms(t.is_alive_ms), Timer::IsAlive { id, generation });
+                }
+            }
+            ResourceState::Failed => {
+                drop(life);
+                let code = Status(status.application_specific_error_code);
+                let code = if code.is_success() { Status::ERROR_RESOURCE_FAILED } else { code };
+                self.terminate_then(&slot, ResourceState::Failed, code, Cause::Resource);
+            }
+            other => {
+                drop(life);
+                self.log(
+                    &slot,
+                    LogLevel::Warning,
+                    &format!("status report {other} ignored while {} is pending", op_name(op)),
+                );
+            }
+        }
+        ExitState::Continue
+    }
+
+    // ---- terminate ----
+
+    /// Terminates on a terminator thread, then records `end`.
+    fn terminate_then(&self, slot: &Arc<Slot>, end: ResourceState, status: Status, cause: Cause) {
+        {
+            let mut life = lock(&slot.life);
+            if life.terminating {
+                return;
+            }
+            life.terminating = true;
+            life.terminated = true;
+            life.generation += 1;
+            life.state = end; // Polls and reports stop counting now; the fact follows the terminate.
+        }
+        let (host, slot) = (self.me.clone(), slot.clone());
+        self.terminators.run(move || {
+            if let Some(host) = host.upgrade() {
+                host.finish_terminate(&slot, end, status, cause);
+            }
+        });
+    }
+
+    fn finish_terminate(&self, slot: &Slot, end: ResourceState, status: Status, cause: Cause) {
+        if let Some(r) = slot.resource.get() {
+            r.terminate();
+        }
+        let mut life = lock(&slot.life);
+        life.terminating = false;
+        life.op = None;
+        let checkpoint = life.checkpoint.unwrap_or(0);
+        self.finish(slot, &mut life, end, checkpoint, status, cause);
+    }
+
+    /// Terminate requested by the parent (or by close): runs beside any call.
+    fn terminate(&self, slot: &Arc<Slot>, cause: Cause, status: Status) {
+        let end = if lock(&slot.life).state == ResourceState::Failed {
+            ResourceState::Failed
+        } else {
+            ResourceState::Offline
+        };
+        self.terminate_then(slot, end, status, cause);
+    }
+
+    /// Terminates on the calling thread (close, shutdown).
+    fn stop_now(&self, slot: &Slot, cause: Cause, status: Status) {
+        {
+            let mut life = lock(&slot.life);
+            life.terminating = true;
+            life.terminated = true;
+            life.generation += 1;
+        }
+        let end = ResourceState::Offline;
+        self.finish_terminate(slot, end, status, cause);
+    }
+
+    // ---- health ----
+
+    fn still_online(&self, slot: &Slot, generation: u64) -> bool {
+        let life = lock(&slot.life);
+        life.state == ResourceState::Online && life.generation == generation && !life.terminating
+    }
+
+    fn arm_poll(&self, slot: &Slot, generation: u64, is_alive: bool) {
+        let t = slot.timeouts();
+        let (period, timer) = if is_alive {
+            (t.is_alive_ms, Timer::IsAlive { id: slot.id, generation })
+        } else {
+            (t.looks_alive_ms, Timer::LooksAlive { id: slot.id, generation })
+        };
+        self.schedule(Instant::now() + ms(period), timer);
+    }
+
+    fn check_is_alive(&self, slot: &Arc<Slot>, resource: &dyn Resource, generation: u64) {
+        if resource.is_alive() {
+            self.arm_poll(slot, generation, true);
+        } else {
+            self.send(FromHost::Unhealthy { id: slot.id, check: "is_alive".into() });
+            self.terminate_then(slot, ResourceState::Failed, Status::ERROR_RESOURCE_FAILED, Cause::HealthCheck);
+        }
+    }
+
+    // ---- timers ----
+
+    fn fire(&self, timer: Timer) {
+        match timer {
+            Timer::LooksAlive { id, generation } | Timer::IsAlive { id, generation } => {
+                let Some(slot) = self.slot(id) else { return };
+                if !self.still_online(&slot, generation) {
+                    return;
+                }
+                let call = if matches!(timer, Timer::LooksAlive { .. }) {
+                    Call::LooksAlive { generation }
+                } else {
+                    Call::IsAlive { generation }
+                };
+                self.enqueue(&slot, call);
+            }
+            Timer::Pending { id, generation, report_seq } => {
+                let Some(slot) = self.slot(id) else { return };
+                let op = {
+                    let life = lock(&slot.life);
+                    if life.generation != generation || life.report_seq != report_seq || life.terminating {
+                        return;
+                    }
+                    life.op
+                };
+                let Some(op) = op else { return };
+                self.log(
+                    &slot,
+                    LogLevel::Error,
+                    &format!("{} {}: no status report within PendingTimeout; terminating", slot.name, op_name(op)),
+                );
+                let end = if op == Op::Online { ResourceState::Failed } else { ResourceState::Offline };
+                self.terminate_then(&slot, end, Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout);
+            }
+            Timer::Deadlock { id, call_seq } => {
+                let Some(slot) = self.slot(id) else { return };
+                if let Some((seq, entry, started)) = *lock(&slot.in_call)
+                    && seq == call_seq
+                {
+                    self.send(FromHost::Deadlock {
+                        id,
+                        entry_point: entry.to_string(),
+                        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    });
+                }
+            }
+            Timer::Lease { renewal } => {
+                let expired = {
+                    let lease = lock(&self.lease);
+                    lease.0 == renewal && lease.1.is_some_and(|d| d <= Instant::now())
+                };
+                if expired {
+                    lock(&self.lease).1 = None;
+                    self.terminate_all(Cause::LeaseExpired, Status::ERROR_CLUSTER_NO_QUORUM);
+                }
+            }
+        }
+    }
+
+    /// Terminates every resource that is not offline, in parallel, and waits for all of them.
+    fn terminate_all(&self, cause: Cause, status: Status) {
+        let slots: Vec<Arc<Slot>> = self.slots.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut waiting = 0;
+        for slot in slots {
+            let idle = {
+                let life = lock(&slot.life);
+                matches!(life.state, ResourceState::Offline | ResourceState::Failed)
+                    && life.op.is_none()
+                    && !life.terminating
+            };
+            if slot.resource.get().is_none() || idle {
+                continue;
+            }
+            waiting += 1;
+            let (host, done_tx) = (self.me.clone(), done_tx.clone());
+            // Plain threads, not the pools: their threads may all be stuck in hung calls.
+            let spawned = thread::Builder::new().name("halo-host-stop".into()).spawn(move || {
+                if let Some(host) = host.upgrade() {
+                    host.stop_now(&slot, cause, status);
+                }
+                let _ = done_tx.send(());
+            });
+            if spawned.is_err() {
+                waiting -= 1;
+            }
+        }
+        drop(done_tx);
+        for _ in 0..waiting {
+            if done_rx.recv().is_err() {
+                break;
+            }
+        }
+    }
+}
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(v.into())
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Online => "online",
+        Op::Offline => "offline",
+    }
+}
+
+/// The callbacks every resource in this host reports through.
+struct HostMonitor {
+    host: Weak<Host>,
+}
+
+impl Monitor for HostMonitor {
+    fn set_resource_status_ex(&self, handle: ResourceHandle, status: ResourceStatusEx) -> ExitState {
+        match self.host.upgrade() {
+            Some(h) => h.report(handle.0, status),
+            None => ExitState::Terminate,
+        }
+    }
+
+    fn log_event(&self, handle: ResourceHandle, level: LogLevel, message: &str) {
+        if let Some(h) = self.host.upgrade() {
+            h.send(FromHost::Log { id: handle.0, level: level.raw(), message: message.to_string() });
+        }
+    }
+
+    fn set_resource_locked_mode(&self, handle: ResourceHandle, locked: bool, reason: u32) {
+        if let Some(h) = self.host.upgrade() {
+            h.send(FromHost::LockedMode { id: handle.0, locked, reason });
+        }
+    }
+
+    fn signal_failure(&self, handle: ResourceHandle, failure: FailureType, code: u32) {
+        let Some(h) = self.host.upgrade() else { return };
+        h.send(FromHost::FailureSignal { id: handle.0, failure_type: failure.raw(), code });
+        // Confirm with IsAlive, through the queue like any call.
+        if let Some(slot) = h.slot(handle.0) {
+            let generation = lock(&slot.life).generation;
+            h.enqueue(&slot, Call::IsAlive { generation });
+        }
+    }
+
+    fn set_in_memory_node_local_properties(&self, handle: ResourceHandle, properties: PropertyList) -> Status {
+        let Some(h) = self.host.upgrade() else { return Status::ERROR_INVALID_STATE };
+        h.send(FromHost::Log {
+            id: handle.0,
+            level: LogLevel::Information.raw(),
+            message: format!("node-local properties: {} published", properties.len()),
+        });
+        Status::ERROR_SUCCESS
+    }
+}
+
+/// Why the host stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The parent spoke another protocol version.
+    #[error("parent speaks protocol version {0}, this host speaks {PROTOCOL_VERSION}")]
+    Version(u32),
+    /// The first frame was not Hello.
+    #[error("the parent's first message was not Hello")]
+    NoHello,
+    /// A frame could not be read.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A thread could not be started.
+    #[error("cannot start host threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
+/// Runs a host: requests from `input`, facts to `output`. Returns when the parent closes
+/// `input` (after terminating every resource) or on a protocol error.
+pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Result<(), ServeError> {
+    match protocol::read_frame::<ToHost>(&mut input)? {
+        ToHost::Hello { version } if version == protocol::PROTOCOL_VERSION => {}
+        ToHost::Hello { version } => return Err(ServeError::Version(version)),
+        _ => return Err(ServeError::NoHello),
+    }
+    let (facts_tx, facts_rx) = mpsc::channel::<Outgoing>();
+    let writer = thread::Builder::new().name("halo-host-writer".into()).spawn(move || {
+        let mut output = std::io::BufWriter::new(output);
+        for message in facts_rx {
+            let Outgoing::Fact(fact) = message else { return };
+            if protocol::write_frame(&mut output, &fact).is_err() {
+                return; // The parent is gone; the reader sees it too.
+            }
+        }
+    })?;
+    let calls = Pool::new("halo-host-call", CALL_THREADS)?;
+    let terminators = Pool::new("halo-host-term", TERMINATE_THREADS)?;
+    let host = Arc::new_cyclic(|me| Host {
+        facts: Mutex::new(facts_tx),
+        slots: RwLock::new(HashMap::new()),
+        types: Mutex::new(HashMap::new()),
+        libraries: Mutex::new(HashMap::new()),
+        calls,
+        terminators,
+        scheduler: OnceLock::new(),
+        call_seq: AtomicU64::new(0),
+        lease: Mutex::new((0, None)),
+        me: me.clone(),
+    });
+    let weak = Arc::downgrade(&host);
+    let scheduler = Scheduler::start(move |timer| {
+        if let Some(h) = weak.upgrade() {
+            h.fire(timer);
+        }
+    })?;
+    let _ = host.scheduler.set(scheduler.clone());
+    host.send(FromHost::Hello { version: protocol::PROTOCOL_VERSION, pid: std::process::id() });
+
+    let result = loop {
+        match protocol::read_frame::<ToHost>(&mut input) {
+            Ok(request) => host.handle(request),
+            Err(FrameError::Closed) => break Ok(()),
+            Err(e) => break Err(ServeError::Frame(e)),
+        }
+    };
+    // The parent is gone (or spoke garbage): nothing may keep running without it.
+    host.terminate_all(Cause::Terminated, Status::ERROR_SUCCESS);
+    scheduler.stop();
+    // Threads stuck in hung calls may keep the host alive: stop the writer explicitly, and let the
+    // caller exit the process.
+    let _ = lock(&host.facts).send(Outgoing::Stop);
+    let _ = writer.join();
+    result
+}
