@@ -80,6 +80,7 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_SUCCESS                                                          0L
 #define ERROR_INVALID_FUNCTION                                                 1L
 #define ERROR_FILE_NOT_FOUND                                                   2L
+#define ERROR_ACCESS_DENIED                                                    5L
 #define ERROR_NOT_ENOUGH_MEMORY                                                8L
 #define ERROR_INVALID_DATA                                                     13L
 #define ERROR_NOT_SUPPORTED                                                    50L

@@ -3,98 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
 
-use halo_host::client::{HostCommand, HostEvent, HostManager, OpenSpec};
-use halo_host::protocol::{Cause, FromHost, ResourceId, Timeouts, TypeSpec};
-use resapi::{PropertyList, ResourceState, Status, ValueData};
+mod common;
+
+use common::{dummy, is_state, manager, timeouts};
+use halo_host::client::{HostEvent, HostManager, OpenSpec};
+use halo_host::protocol::{Cause, FromHost, ResourceId, Timeouts};
+use resapi::{ResourceState, Status};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedReceiver;
-
-fn manager() -> (HostManager, Events) {
-    let command = HostCommand { program: env!("CARGO_BIN_EXE_halo").into(), args: vec!["host".into()] };
-    let (m, rx) = HostManager::new(command);
-    (m, Events { rx, seen: Vec::new() })
-}
-
-/// Every event received so far, and a way to await the next ones.
-struct Events {
-    rx: UnboundedReceiver<HostEvent>,
-    seen: Vec<(Instant, HostEvent)>,
-}
-
-impl Events {
-    /// Receives until `done` matches an event (a generous bound guards a hung test); returns it.
-    async fn until(&mut self, what: &str, done: impl Fn(&HostEvent) -> bool) -> HostEvent {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(e)) => {
-                    self.seen.push((Instant::now(), e.clone()));
-                    if done(&e) {
-                        return e;
-                    }
-                }
-                _ => panic!("no event {what}; seen: {:#?}", self.seen.iter().map(|(_, e)| e).collect::<Vec<_>>()),
-            }
-        }
-    }
-
-    async fn state(&mut self, id: ResourceId, want: ResourceState) -> (u32, Cause) {
-        match self.until(&format!("{want} of {id}"), |e| is_state(e, id, want)).await {
-            HostEvent::Fact(FromHost::State { status, cause, .. }) => (status, cause),
-            _ => unreachable!(),
-        }
-    }
-
-    fn states(&self, id: ResourceId) -> Vec<(ResourceState, u32)> {
-        self.seen
-            .iter()
-            .filter_map(|(_, e)| match e {
-                HostEvent::Fact(FromHost::State { id: i, state, checkpoint, .. }) if *i == id => {
-                    Some((ResourceState::from_raw(*state).unwrap(), *checkpoint))
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn logs(&self, id: ResourceId) -> Vec<String> {
-        self.seen
-            .iter()
-            .filter_map(|(_, e)| match e {
-                HostEvent::Fact(FromHost::Log { id: i, message, .. }) if *i == id => Some(message.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn when(&self, matches: impl Fn(&HostEvent) -> bool) -> Instant {
-        self.seen.iter().find(|(_, e)| matches(e)).map(|(t, _)| *t).expect("event seen")
-    }
-}
-
-fn is_state(e: &HostEvent, id: ResourceId, want: ResourceState) -> bool {
-    matches!(e, HostEvent::Fact(FromHost::State { id: i, state, .. }) if *i == id && *state == want.raw())
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts::default()
-}
-
-fn dummy(id: ResourceId, props: &[(&str, &str)], timeouts: Timeouts) -> OpenSpec {
-    let mut list = PropertyList::new();
-    for (k, v) in props {
-        list.set(k, ValueData::Sz(v.to_string()));
-    }
-    OpenSpec {
-        id,
-        name: format!("dummy-{id}"),
-        type_spec: TypeSpec::Dummy,
-        properties: list,
-        flags: 0,
-        timeouts,
-        separate_monitor: false,
-    }
-}
 
 #[tokio::test]
 async fn pending_online_counts_each_checkpoint_once() {

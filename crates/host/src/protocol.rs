@@ -44,6 +44,8 @@ impl Default for Timeouts {
 pub enum TypeSpec {
     /// The built-in `dummy` type.
     Dummy,
+    /// The built-in `process` type (Generic Application).
+    Process,
     /// A native plug-in: the `.so` and the type name to pass to its Startup.
     Native {
         /// Path of the shared object.

@@ -18,6 +18,7 @@ use crate::protocol::{self, Cause, FrameError, FromHost, PROTOCOL_VERSION, Resou
 use crate::scheduler::{Scheduler, Timer};
 use halo_type_dummy::DummyType;
 use halo_type_native::{NativeLibrary, NativeResourceType};
+use halo_type_process::ProcessType;
 use resapi::{
     Callbacks, ControlCode, ExitState, FailureType, LogLevel, Monitor, OfflineFlags, OnlineFlags, OpenFlags,
     OpenRequest, Parameters, PropertyList, Resource, ResourceHandle, ResourceState, ResourceStatusEx, ResourceType,
@@ -461,6 +462,7 @@ impl Host {
     fn resource_type(&self, spec: &TypeSpec) -> Result<Arc<dyn ResourceType>, (Status, String)> {
         let key = match spec {
             TypeSpec::Dummy => "dummy".to_string(),
+            TypeSpec::Process => "process".to_string(),
             TypeSpec::Native { path, type_name } => format!("native:{path}:{type_name}"),
         };
         let mut types = lock(&self.types);
@@ -469,6 +471,7 @@ impl Host {
         }
         let ty: Arc<dyn ResourceType> = match spec {
             TypeSpec::Dummy => Arc::new(DummyType),
+            TypeSpec::Process => Arc::new(ProcessType),
             TypeSpec::Native { path, type_name } => {
                 let library = {
                     let mut libraries = lock(&self.libraries);

@@ -46,6 +46,8 @@ status_codes! {
     ERROR_INVALID_FUNCTION = 1;
     /// A named item (for halo: a private property a plug-in asked for) does not exist.
     ERROR_FILE_NOT_FOUND = 2;
+    /// Access is denied (a program that may not be executed, a file that may not be written).
+    ERROR_ACCESS_DENIED = 5;
     /// Not enough memory.
     ERROR_NOT_ENOUGH_MEMORY = 8;
     /// The data is invalid (malformed property list, bad plug-in table, …).

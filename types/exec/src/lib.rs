@@ -1,0 +1,195 @@
+//! # halo-type-exec — child processes for resource types
+//!
+//! What `process`, `script` and `ocf` share: starting a program in a process group of its own (so
+//! that stopping it stops everything it started), signalling and killing that group, and running
+//! a program to completion within a time limit while keeping the end of its output.
+//!
+//! This crate owns process mechanics only; it must not interpret what a program's exit means.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use resapi::Status;
+use std::io::{self, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::str::FromStr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The Win32 status for a failure to start a program.
+pub fn spawn_status(error: &io::Error) -> Status {
+    match error.kind() {
+        io::ErrorKind::NotFound => Status::ERROR_FILE_NOT_FOUND,
+        io::ErrorKind::PermissionDenied => Status::ERROR_ACCESS_DENIED,
+        _ => Status::ERROR_RESOURCE_FAILED,
+    }
+}
+
+/// Parses a signal name (`SIGTERM`, `TERM`, any case) or number.
+pub fn parse_signal(text: &str) -> Result<Signal, String> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("{n} is not a signal number"));
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    Signal::from_str(&name).map_err(|_| format!("{text:?} is not a signal name (e.g. SIGTERM, SIGINT, SIGHUP)"))
+}
+
+/// A child that leads its own process group.
+#[derive(Debug)]
+pub struct Group {
+    child: Child,
+}
+
+impl Group {
+    /// Starts `command` as the leader of a new process group.
+    pub fn spawn(command: &mut Command) -> io::Result<Group> {
+        let child = command.process_group(0).spawn()?;
+        Ok(Group { child })
+    }
+
+    /// The leader's pid (also the group id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Has the leader exited? (Reaps it if so.)
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Sends `signal` to the whole group. A group that is already gone is not an error.
+    pub fn signal(&self, signal: Signal) {
+        let pgid = Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        // ESRCH (already gone) is the expected failure; EPERM cannot happen for our own group.
+        let _ = killpg(pgid, signal);
+    }
+
+    /// Waits up to `timeout` for the leader to exit.
+    pub fn wait_for(&mut self, timeout: Duration, mut keep_waiting: impl FnMut() -> bool) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            if Instant::now() >= deadline || !keep_waiting() {
+                return None;
+            }
+            // No portable way to wait on a child with a timeout; 5 ms keeps stops prompt.
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops the group: `signal`, up to `grace` for the leader to exit, then SIGKILL to the whole
+    /// group, and reaps the leader.
+    pub fn stop(&mut self, signal: Signal, grace: Duration) -> ExitStatus {
+        self.signal(signal);
+        if let Some(s) = self.wait_for(grace, || true) {
+            // The leader is gone; anything it left in the group goes too.
+            self.signal(Signal::SIGKILL);
+            return s;
+        }
+        self.kill()
+    }
+
+    /// SIGKILL to the whole group, then reaps the leader.
+    pub fn kill(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGKILL);
+        self.child.wait().unwrap_or_else(|_| ExitStatus::from_raw(9))
+    }
+}
+
+/// What a program run to completion produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Its exit code, or `None` if a signal ended it (including the timeout's SIGKILL).
+    pub code: Option<i32>,
+    /// It ran past the time limit and was killed.
+    pub timed_out: bool,
+    /// Standard output (the last 64 KiB).
+    pub stdout: String,
+    /// Standard error (the last 64 KiB).
+    pub stderr: String,
+}
+
+const OUTPUT_KEEP: usize = 64 * 1024;
+
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > 2 * OUTPUT_KEEP {
+                kept.drain(..kept.len() - OUTPUT_KEEP);
+            }
+        }
+        let start = kept.len().saturating_sub(OUTPUT_KEEP);
+        String::from_utf8_lossy(&kept[start..]).into_owned()
+    })
+}
+
+/// Runs `command` in its own process group to completion, killing the group after `timeout`.
+/// `cancelled` is polled while waiting: returning true kills the group at once.
+pub fn run(command: &mut Command, timeout: Duration, cancelled: impl FnMut() -> bool) -> io::Result<RunOutput> {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut group = Group::spawn(command)?;
+    let out = group.child.stdout.take().map(drain);
+    let err = group.child.stderr.take().map(drain);
+    let mut cancelled = cancelled;
+    let (status, timed_out) = match group.wait_for(timeout, || !cancelled()) {
+        Some(s) => {
+            // Descendants that outlive the leader would hold the pipes open.
+            group.signal(Signal::SIGKILL);
+            (s, false)
+        }
+        None => (group.kill(), true),
+    };
+    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    Ok(RunOutput { code: status.code(), timed_out, stdout, stderr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_and_number() {
+        assert_eq!(parse_signal("SIGTERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("int"), Ok(Signal::SIGINT));
+        assert_eq!(parse_signal("9"), Ok(Signal::SIGKILL));
+        assert!(parse_signal("SIGNOPE").unwrap_err().contains("SIGNOPE"));
+    }
+
+    #[test]
+    fn run_keeps_output_and_kills_on_timeout() {
+        let out = run(
+            Command::new("/bin/sh").args(["-c", "echo hi; echo oops >&2; exit 3"]),
+            Duration::from_secs(60),
+            || false,
+        )
+        .unwrap();
+        assert_eq!(
+            (out.code, out.timed_out, out.stdout.as_str(), out.stderr.as_str()),
+            (Some(3), false, "hi\n", "oops\n")
+        );
+        // A grandchild holding the pipes is killed with its group.
+        let started = Instant::now();
+        let out =
+            run(Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600"]), Duration::from_millis(100), || false)
+                .unwrap();
+        assert!(out.timed_out && out.code.is_none());
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn missing_programs_map_to_file_not_found() {
+        let err = Group::spawn(&mut Command::new("/nonexistent/program")).unwrap_err();
+        assert_eq!(spawn_status(&err), Status::ERROR_FILE_NOT_FOUND);
+    }
+}
