@@ -46,6 +46,10 @@ pub enum TypeSpec {
     Dummy,
     /// The built-in `process` type (Generic Application).
     Process,
+    /// The built-in `script` type (Generic Script).
+    Script,
+    /// The built-in `ocf` type (OCF resource agents).
+    Ocf,
     /// A native plug-in: the `.so` and the type name to pass to its Startup.
     Native {
         /// Path of the shared object.

@@ -18,7 +18,9 @@ use crate::protocol::{self, Cause, FrameError, FromHost, PROTOCOL_VERSION, Resou
 use crate::scheduler::{Scheduler, Timer};
 use halo_type_dummy::DummyType;
 use halo_type_native::{NativeLibrary, NativeResourceType};
+use halo_type_ocf::OcfType;
 use halo_type_process::ProcessType;
+use halo_type_script::ScriptType;
 use resapi::{
     Callbacks, ControlCode, ExitState, FailureType, LogLevel, Monitor, OfflineFlags, OnlineFlags, OpenFlags,
     OpenRequest, Parameters, PropertyList, Resource, ResourceHandle, ResourceState, ResourceStatusEx, ResourceType,
@@ -121,6 +123,8 @@ struct Life {
     generation: u64,
     /// Set by Terminate until the next operation starts: callbacks answer `Terminate`.
     terminated: bool,
+    /// The application-specific code of the last counted report.
+    application_code: u32,
     /// A terminate is running or about to.
     terminating: bool,
     closing: bool,
@@ -183,13 +187,13 @@ impl Host {
         self.send(FromHost::Rejected { id, status: status.0, message });
     }
 
-    fn state_fact(&self, slot: &Slot, state: ResourceState, checkpoint: u32, status: Status, cause: Cause) {
+    fn state_fact(&self, slot: &Slot, life: &Life, status: Status, cause: Cause) {
         self.send(FromHost::State {
             id: slot.id,
-            state: state.raw(),
-            checkpoint,
+            state: life.state.raw(),
+            checkpoint: life.checkpoint.unwrap_or(0),
             status: status.0,
-            application_code: 0,
+            application_code: life.application_code,
             flags: 0,
             cause,
         });
@@ -219,6 +223,7 @@ impl Host {
                         report_seq: 0,
                         generation: 0,
                         terminated: false,
+                        application_code: 0,
                         terminating: false,
                         closing: false,
                     }),
@@ -463,6 +468,8 @@ impl Host {
         let key = match spec {
             TypeSpec::Dummy => "dummy".to_string(),
             TypeSpec::Process => "process".to_string(),
+            TypeSpec::Script => "script".to_string(),
+            TypeSpec::Ocf => "ocf".to_string(),
             TypeSpec::Native { path, type_name } => format!("native:{path}:{type_name}"),
         };
         let mut types = lock(&self.types);
@@ -472,6 +479,8 @@ impl Host {
         let ty: Arc<dyn ResourceType> = match spec {
             TypeSpec::Dummy => Arc::new(DummyType),
             TypeSpec::Process => Arc::new(ProcessType),
+            TypeSpec::Script => Arc::new(ScriptType),
+            TypeSpec::Ocf => Arc::new(OcfType::default()),
             TypeSpec::Native { path, type_name } => {
                 let library = {
                     let mut libraries = lock(&self.libraries);
@@ -499,6 +508,7 @@ impl Host {
         let mut life = lock(&slot.life);
         life.op = Some(op);
         life.checkpoint = None;
+        life.application_code = 0;
         life.terminated = false;
         life.generation += 1;
     }
@@ -513,10 +523,9 @@ impl Host {
             if life.op != Some(op) || life.terminating {
                 return; // A report already finished it, or it is being terminated.
             }
-            let checkpoint = life.checkpoint.unwrap_or(0);
             if life.state != pending {
                 life.state = pending;
-                self.state_fact(slot, pending, checkpoint, Status::ERROR_IO_PENDING, Cause::Resource);
+                self.state_fact(slot, &life, Status::ERROR_IO_PENDING, Cause::Resource);
             }
             let (generation, report_seq) = (life.generation, life.report_seq);
             drop(life);
@@ -526,8 +535,7 @@ impl Host {
             if life.op != Some(op) {
                 return;
             }
-            let checkpoint = life.checkpoint.unwrap_or(0);
-            self.finish(slot, &mut life, done, checkpoint, Status::ERROR_SUCCESS, Cause::Resource);
+            self.finish(slot, &mut life, done, Status::ERROR_SUCCESS, Cause::Resource);
         } else {
             // An online error fails the resource; an offline error leaves it offline. Either way
             // it is terminated first.
@@ -543,20 +551,12 @@ impl Host {
     }
 
     /// Records a final state; arms health polls when online.
-    fn finish(
-        &self,
-        slot: &Slot,
-        life: &mut Life,
-        state: ResourceState,
-        checkpoint: u32,
-        status: Status,
-        cause: Cause,
-    ) {
+    fn finish(&self, slot: &Slot, life: &mut Life, state: ResourceState, status: Status, cause: Cause) {
         life.state = state;
         life.op = None;
         life.generation += 1;
         let generation = life.generation;
-        self.state_fact(slot, state, checkpoint, status, cause);
+        self.state_fact(slot, life, status, cause);
         if state == ResourceState::Online {
             let t = slot.timeouts();
             let now = Instant::now();
@@ -594,6 +594,7 @@ impl Host {
             Op::Offline => (ResourceState::OfflinePending, ResourceState::Offline),
         };
         life.checkpoint = Some(status.checkpoint);
+        life.application_code = status.application_specific_error_code;
         life.report_seq += 1;
         let fact = |state: ResourceState, cause| FromHost::State {
             id,
@@ -628,9 +629,7 @@ impl Host {
             }
             ResourceState::Failed => {
                 drop(life);
-                let code = Status(status.application_specific_error_code);
-                let code = if code.is_success() { Status::ERROR_RESOURCE_FAILED } else { code };
-                self.terminate_then(&slot, ResourceState::Failed, code, Cause::Resource);
+                self.terminate_then(&slot, ResourceState::Failed, Status::ERROR_RESOURCE_FAILED, Cause::Resource);
             }
             other => {
                 drop(life);
@@ -673,8 +672,7 @@ impl Host {
         let mut life = lock(&slot.life);
         life.terminating = false;
         life.op = None;
-        let checkpoint = life.checkpoint.unwrap_or(0);
-        self.finish(slot, &mut life, end, checkpoint, status, cause);
+        self.finish(slot, &mut life, end, status, cause);
     }
 
     /// Terminate requested by the parent (or by close): runs beside any call.

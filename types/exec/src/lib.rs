@@ -100,6 +100,34 @@ impl Group {
     }
 }
 
+/// The `HALO_*` environment that tells a program why an operation happens: the destination node
+/// of a move and the flags, as a number and as names.
+pub fn operation_env(
+    prefix: &str,
+    destination: Option<&str>,
+    flags_bits: u32,
+    flag_names: &[&str],
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        (format!("HALO_{prefix}_FLAGS"), format!("{flags_bits:#x}")),
+        (format!("HALO_{prefix}_FLAG_NAMES"), flag_names.join("|")),
+    ];
+    if let Some(d) = destination {
+        env.push(("HALO_DESTINATION_NODE".to_string(), d.to_string()));
+    }
+    env
+}
+
+/// The ownership epoch the node passes in an online/offline input buffer (a property list with
+/// a DWORD or ULARGE_INTEGER `Epoch`), if there is one.
+pub fn epoch(input: &[u8]) -> Option<u64> {
+    let list = resapi::PropertyList::decode(input).ok()?;
+    match list.get("Epoch")? {
+        resapi::ValueData::ULargeInteger(e) => Some(*e),
+        other => other.as_dword().map(u64::from),
+    }
+}
+
 /// What a program run to completion produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutput {
