@@ -21,6 +21,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure halo and print the figures as JSON.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Run a resource host on stdin/stdout (started by the node daemon, not by hand).
     #[command(hide = true)]
     Host,
@@ -32,6 +37,12 @@ enum Command {
         /// The value: a number (decimal or 0x hex) or, for codes and flags, a name.
         value: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// The resource host: call round trip, polling CPU and memory, OCF overhead.
+    Host(crate::bench::HostBench),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,6 +80,13 @@ pub fn run() -> ExitCode {
             let _ = Cli::command().print_help();
             ExitCode::SUCCESS
         }
+        Some(Command::Bench { what: BenchWhat::Host(bench) }) => match bench.run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("halo bench host: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Host) => {
             let code = match halo_host::server::serve(std::io::stdin().lock(), std::io::stdout()) {
                 Ok(()) => 0,

@@ -219,7 +219,7 @@ async fn a_hung_entry_point_gets_its_host_killed_and_replaced() {
     assert!(culprit != innocent && culprit != shared_pid && innocent != shared_pid && innocent != other_pid);
 }
 
-async fn crash_with(how: &str) {
+async fn crash_with(how: &str) -> (HostManager, common::Events) {
     let (m, mut ev) = manager();
     m.open(dummy(1, &[], timeouts())).await.unwrap();
     m.open(dummy(2, &[("CrashIn", "online"), ("CrashWith", how)], timeouts())).await.unwrap();
@@ -242,6 +242,7 @@ async fn crash_with(how: &str) {
     m.open(dummy(5, &[], timeouts())).await.unwrap();
     m.online(5, 0, vec![]).unwrap();
     ev.state(5, ResourceState::Online).await;
+    (m, ev)
 }
 
 #[tokio::test]
@@ -250,8 +251,15 @@ async fn a_segfaulting_resource_takes_only_its_host_down() {
 }
 
 #[tokio::test]
-async fn a_panicking_resource_takes_only_its_host_down() {
-    crash_with("panic").await;
+async fn a_panicking_resource_takes_only_its_host_down_and_is_isolated() {
+    let (m, ev) = crash_with("panic").await;
+    let died = ev.seen.iter().find_map(|(_, e)| match e {
+        HostEvent::HostDied { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(died.as_deref(), Some("online of resource 2 crashed the host"));
+    m.open(dummy(2, &[], timeouts())).await.unwrap();
+    assert_ne!(m.host_pid(2), m.host_pid(5), "the culprit runs in a host of its own");
 }
 
 #[tokio::test]

@@ -224,6 +224,11 @@ impl HostManager {
         self.send(id, ToHost::Terminate { id })
     }
 
+    /// Runs LooksAlive (or IsAlive) now; the answer arrives as a `Checked` fact.
+    pub fn check(&self, id: ResourceId, is_alive: bool) -> Result<(), HostError> {
+        self.send(id, ToHost::Check { id, is_alive })
+    }
+
     /// Cancel the operation in progress.
     pub fn cancel(&self, id: ResourceId) -> Result<(), HostError> {
         self.send(id, ToHost::Cancel { id })
@@ -368,6 +373,13 @@ impl HostManager {
                             "{entry_point} of resource {id} did not return within DeadlockTimeout ({elapsed_ms} ms); host killed"
                         ),
                         Status::ERROR_RESOURCE_CALL_TIMED_OUT,
+                    ));
+                }
+                Ok(FromHost::Crashed { id, entry_point }) => {
+                    lock(&self.inner.state).isolated.insert(id);
+                    reason = Some((
+                        format!("{entry_point} of resource {id} crashed the host"),
+                        Status::ERROR_EXCEPTION_IN_RESOURCE_CALL,
                     ));
                 }
                 Ok(fact) => self.route(fact),

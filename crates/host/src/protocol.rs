@@ -121,6 +121,13 @@ pub enum ToHost {
         /// Size of the output buffer to offer.
         output_size: u32,
     },
+    /// Run a health check now (an operator's "check it now", or a probe): answered by `Checked`.
+    Check {
+        /// Which resource.
+        id: ResourceId,
+        /// IsAlive if true, LooksAlive if false.
+        is_alive: bool,
+    },
     /// Cancel the operation in progress.
     Cancel {
         /// Which resource.
@@ -211,6 +218,15 @@ pub enum FromHost {
         /// `looks_alive` or `is_alive`.
         check: String,
     },
+    /// The answer to `Check`.
+    Checked {
+        /// Which resource.
+        id: ResourceId,
+        /// `looks_alive` or `is_alive`.
+        check: String,
+        /// What the entry point returned.
+        alive: bool,
+    },
     /// LogEvent.
     Log {
         /// Which resource.
@@ -262,6 +278,14 @@ pub enum FromHost {
         entry_point: String,
         /// How long it has run.
         elapsed_ms: u64,
+    },
+    /// Resource code panicked: the host is about to abort (WSFC: an exception in a resource call
+    /// takes the monitor down). The parent isolates the resource.
+    Crashed {
+        /// Which resource.
+        id: ResourceId,
+        /// The entry point that panicked.
+        entry_point: String,
     },
     /// A protocol error on a request (unknown id, duplicate open, …), with no state change.
     Rejected {

@@ -85,6 +85,7 @@ enum Call {
     LooksAlive { generation: u64 },
     IsAlive { generation: u64 },
     Control { call: u64, code: u32, input: Vec<u8>, output_size: u32 },
+    Check { is_alive: bool },
     Cancel,
     Close,
 }
@@ -98,6 +99,8 @@ impl Call {
             Call::LooksAlive { .. } => "looks-alive",
             Call::IsAlive { .. } => "is-alive",
             Call::Control { .. } => "control",
+            Call::Check { is_alive: true } => "is-alive",
+            Call::Check { is_alive: false } => "looks-alive",
             Call::Cancel => "cancel",
             Call::Close => "close",
         }
@@ -151,6 +154,8 @@ impl Slot {
 /// Everything the host process holds.
 enum Outgoing {
     Fact(FromHost),
+    /// Answered once everything before it is written.
+    Flushed(mpsc::Sender<()>),
     Stop,
 }
 
@@ -256,6 +261,7 @@ impl Host {
                 self.with_open(id, |slot| self.enqueue(slot, Call::Control { call, code, input, output_size }))
             }
             ToHost::Cancel { id } => self.with_open(id, |slot| self.enqueue(slot, Call::Cancel)),
+            ToHost::Check { id, is_alive } => self.with_open(id, |slot| self.enqueue(slot, Call::Check { is_alive })),
             ToHost::Update { id, properties, timeouts } => {
                 self.with_open(id, |slot| match PropertyList::decode(&properties) {
                     Ok(p) => {
@@ -338,18 +344,11 @@ impl Host {
         if outcome.is_err() {
             // An exception escaping an entry point takes the monitor down (WSFC: RHS terminates);
             // the parent sees the exit and recovers every resource this host held.
-            self.send(FromHost::Log {
-                id: slot.id,
-                level: LogLevel::Severe.raw(),
-                message: format!(
-                    "{}: {} panicked in {entry}; the host exits ({})",
-                    slot.name,
-                    slot.id,
-                    Status::ERROR_EXCEPTION_IN_RESOURCE_CALL
-                ),
-            });
-            // Give the writer a moment to flush the line; the parent handles the exit either way.
-            thread::sleep(Duration::from_millis(50));
+            self.send(FromHost::Crashed { id: slot.id, entry_point: entry.to_string() });
+            let (tx, rx) = mpsc::channel();
+            let _ = lock(&self.facts).send(Outgoing::Flushed(tx));
+            // Wait (briefly) until the writer has written the fact, then go.
+            let _ = rx.recv_timeout(Duration::from_secs(1));
             std::process::abort();
         }
     }
@@ -412,6 +411,12 @@ impl Host {
                     output,
                     bytes_returned: u32::try_from(r.bytes_returned).unwrap_or(u32::MAX),
                 });
+            }
+            Call::Check { is_alive } => {
+                // Reported, not acted on: the regular polls decide failures.
+                let alive = if is_alive { resource.is_alive() } else { resource.looks_alive() };
+                let check = if is_alive { "is_alive" } else { "looks_alive" };
+                self.send(FromHost::Checked { id: slot.id, check: check.into(), alive });
             }
             Call::Cancel => {
                 let status = resource.cancel();
@@ -905,9 +910,16 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     let writer = thread::Builder::new().name("halo-host-writer".into()).spawn(move || {
         let mut output = std::io::BufWriter::new(output);
         for message in facts_rx {
-            let Outgoing::Fact(fact) = message else { return };
-            if protocol::write_frame(&mut output, &fact).is_err() {
-                return; // The parent is gone; the reader sees it too.
+            match message {
+                Outgoing::Fact(fact) => {
+                    if protocol::write_frame(&mut output, &fact).is_err() {
+                        return; // The parent is gone; the reader sees it too.
+                    }
+                }
+                Outgoing::Flushed(done) => {
+                    let _ = done.send(());
+                }
+                Outgoing::Stop => return,
             }
         }
     })?;

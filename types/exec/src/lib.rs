@@ -13,6 +13,7 @@ use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -161,25 +162,54 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
     })
 }
 
+/// Which of a program's outputs to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Standard output and standard error.
+    Both,
+    /// Standard error only (standard output is discarded, sparing a thread per run).
+    Stderr,
+}
+
 /// Runs `command` in its own process group to completion, killing the group after `timeout`.
-/// `cancelled` is polled while waiting: returning true kills the group at once.
-pub fn run(command: &mut Command, timeout: Duration, cancelled: impl FnMut() -> bool) -> io::Result<RunOutput> {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut group = Group::spawn(command)?;
-    let out = group.child.stdout.take().map(drain);
-    let err = group.child.stderr.take().map(drain);
-    let mut cancelled = cancelled;
-    let (status, timed_out) = match group.wait_for(timeout, || !cancelled()) {
-        Some(s) => {
-            // Descendants that outlive the leader would hold the pipes open.
-            group.signal(Signal::SIGKILL);
-            (s, false)
+/// `cancelled` is polled (every 50 ms) while waiting: returning true kills the group at once.
+pub fn run(
+    command: &mut Command,
+    keep: Keep,
+    timeout: Duration,
+    mut cancelled: impl FnMut() -> bool,
+) -> io::Result<RunOutput> {
+    let stdout = if keep == Keep::Both { Stdio::piped() } else { Stdio::null() };
+    command.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
+    let Group { mut child } = Group::spawn(command)?;
+    let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let out = child.stdout.take().map(drain);
+    let err = child.stderr.take().map(drain);
+    // A thread blocks in wait() so that the exit is seen the moment it happens.
+    let (exited_tx, exited) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = exited_tx.send(child.wait());
+    });
+    let deadline = Instant::now() + timeout;
+    let mut timed_out = false;
+    let status = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || cancelled() {
+            timed_out = left.is_zero();
+            let _ = killpg(group, Signal::SIGKILL);
+            break exited.recv().ok().and_then(Result::ok);
         }
-        None => (group.kill(), true),
+        match exited.recv_timeout(left.min(Duration::from_millis(50))) {
+            Ok(status) => break status.ok(),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+        }
     };
+    // Descendants that outlive the leader would hold the pipes open.
+    let _ = killpg(group, Signal::SIGKILL);
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
-    Ok(RunOutput { code: status.code(), timed_out, stdout, stderr })
+    Ok(RunOutput { code: status.and_then(|s| s.code()), timed_out, stdout, stderr })
 }
 
 #[cfg(test)]
@@ -198,6 +228,7 @@ mod tests {
     fn run_keeps_output_and_kills_on_timeout() {
         let out = run(
             Command::new("/bin/sh").args(["-c", "echo hi; echo oops >&2; exit 3"]),
+            Keep::Both,
             Duration::from_secs(60),
             || false,
         )
@@ -208,9 +239,13 @@ mod tests {
         );
         // A grandchild holding the pipes is killed with its group.
         let started = Instant::now();
-        let out =
-            run(Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600"]), Duration::from_millis(100), || false)
-                .unwrap();
+        let out = run(
+            Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600"]),
+            Keep::Stderr,
+            Duration::from_millis(100),
+            || false,
+        )
+        .unwrap();
         assert!(out.timed_out && out.code.is_none());
         assert!(started.elapsed() < Duration::from_secs(30));
     }

@@ -11,7 +11,7 @@
 //! Properties of the type itself: `Agent` (`provider:agent`, required) and `OcfRoot` (default
 //! `/usr/lib/ocf`).
 
-use halo_type_exec::{RunOutput, epoch, operation_env, run};
+use halo_type_exec::{Keep, RunOutput, epoch, operation_env, run};
 use resapi::{
     Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PropertyList, Resource, ResourceState,
     ResourceStatusEx, ResourceType, Status, ValueData, Worker,
@@ -223,7 +223,7 @@ impl MetaCache {
         }
         let mut command = Command::new(path);
         command.arg("meta-data").env("OCF_ROOT", root);
-        let out = run(&mut command, DEFAULT_ACTION_TIMEOUT, || false)
+        let out = run(&mut command, Keep::Both, DEFAULT_ACTION_TIMEOUT, || false)
             .map_err(|e| (halo_type_exec::spawn_status(&e), format!("{} meta-data: {e}", path.display())))?;
         if out.code != Some(0) {
             return Err((
@@ -289,7 +289,7 @@ impl Agent {
             .env("OCF_RESKEY_CRM_meta_timeout", timeout.as_millis().to_string())
             .envs(self.reskeys.iter().cloned())
             .envs(extra.iter().cloned());
-        match run(&mut command, timeout, cancelled) {
+        match run(&mut command, Keep::Stderr, timeout, cancelled) {
             Ok(out) => {
                 report_output(callbacks, action, &out, timeout);
                 out.code

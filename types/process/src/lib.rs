@@ -7,7 +7,7 @@
 //!
 //! This crate owns that behaviour only; the host enforces timeouts and serialization.
 
-use halo_type_exec::{Group, parse_signal, spawn_status};
+use halo_type_exec::{Group, Keep, parse_signal, spawn_status};
 use nix::sys::signal::Signal;
 use resapi::{
     Callbacks, ExitState, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, ParsedProperties, PropertyItem,
@@ -176,8 +176,9 @@ impl Probe {
     fn check(&self, timeout: Duration) -> Result<(), String> {
         match self {
             Probe::Command(cmd) => {
-                let out = halo_type_exec::run(Command::new("/bin/sh").args(["-c", cmd]), timeout, || false)
-                    .map_err(|e| format!("probe command: {e}"))?;
+                let out =
+                    halo_type_exec::run(Command::new("/bin/sh").args(["-c", cmd]), Keep::Stderr, timeout, || false)
+                        .map_err(|e| format!("probe command: {e}"))?;
                 match (out.timed_out, out.code) {
                     (true, _) => Err(format!("probe command timed out after {timeout:?}")),
                     (false, Some(0)) => Ok(()),

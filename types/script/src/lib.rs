@@ -18,7 +18,7 @@
 //! point returns `ERROR_IO_PENDING`), so PendingTimeout bounds them; the others must finish within
 //! `TimeoutMs`.
 
-use halo_type_exec::{epoch, operation_env, run};
+use halo_type_exec::{Keep, epoch, operation_env, run};
 use resapi::{
     Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PropertyList, Resource, ResourceState,
     ResourceStatusEx, ResourceType, Status, ValueData, Worker,
@@ -96,7 +96,7 @@ impl Config {
     ) -> Option<i32> {
         let mut command = Command::new(&self.path);
         command.arg(entry).env("HALO_ENTRY_POINT", entry).envs(self.env.iter().cloned()).envs(extra.iter().cloned());
-        match run(&mut command, timeout, cancelled) {
+        match run(&mut command, Keep::Stderr, timeout, cancelled) {
             Ok(out) => {
                 if out.timed_out {
                     callbacks.log_event(LogLevel::Error, &format!("{} {entry}: killed after {timeout:?}", self.path));

@@ -1,0 +1,258 @@
+//! `halo bench host`: the resource host's figures, printed as JSON. Benchmarks, not tests: they
+//! report what they measure against the targets and never fail on a number.
+
+use anyhow::{Context, Result, anyhow, bail};
+use halo_host::client::{HostCommand, HostEvent, HostManager, OpenSpec};
+use halo_host::protocol::{FromHost, ResourceId, Timeouts, TypeSpec};
+use resapi::{PropertyList, ResourceState, ValueData};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// What to measure, and how much.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostBench {
+    /// Round trips of one entry-point call (ResourceControl on a dummy).
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+    /// Dummy resources one host polls.
+    #[arg(long, default_value_t = 10_000)]
+    pub resources: usize,
+    /// How long to measure the polling host's CPU.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// start+monitor+stop cycles of ocf:heartbeat:Dummy, through the host and directly.
+    #[arg(long, default_value_t = 20)]
+    pub ocf_iterations: usize,
+}
+
+struct Bench {
+    manager: HostManager,
+    events: UnboundedReceiver<HostEvent>,
+}
+
+impl Bench {
+    async fn until(&mut self, what: &str, mut done: impl FnMut(&HostEvent) -> bool) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(e)) if done(&e) => return Ok(()),
+                Ok(Some(HostEvent::HostDied { reason, .. })) => bail!("a host died while waiting for {what}: {reason}"),
+                Ok(Some(_)) => {}
+                _ => bail!("no {what} within 600 s"),
+            }
+        }
+    }
+
+    async fn state(&mut self, id: ResourceId, want: ResourceState) -> Result<()> {
+        self.until(&format!("{want} of resource {id}"), |e| state_is(e, id, want)).await
+    }
+}
+
+fn state_is(e: &HostEvent, id: ResourceId, want: ResourceState) -> bool {
+    matches!(e, HostEvent::Fact(FromHost::State { id: i, state, .. }) if *i == id && *state == want.raw())
+}
+
+fn spec(id: ResourceId, type_spec: TypeSpec, properties: PropertyList, timeouts: Timeouts) -> OpenSpec {
+    OpenSpec { id, name: format!("bench-{id}"), type_spec, properties, flags: 0, timeouts, separate_monitor: false }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// (utime + stime) in seconds, and resident set size in bytes, of a process.
+fn usage(pid: u32) -> Result<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading the host's /proc stat")?;
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    // Fields after the command: state is index 0, utime 11, stime 12, rss (pages) 21.
+    let num = |i: usize| -> Result<u64> {
+        fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| anyhow!("unexpected /proc/{pid}/stat layout"))
+    };
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
+    Ok(((num(11)? + num(12)?) as f64 / ticks, num(21)? * page))
+}
+
+impl HostBench {
+    /// Runs every measurement and prints one JSON document.
+    pub fn run(&self) -> Result<()> {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let report = runtime.block_on(self.measure())?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(())
+    }
+
+    async fn measure(&self) -> Result<serde_json::Value> {
+        let command = HostCommand::current_exe().context("locating the halo binary")?;
+        let (manager, events) = HostManager::new(command);
+        let mut b = Bench { manager, events };
+        let round_trip = self.round_trip(&mut b).await?;
+        let polling = self.polling(&mut b).await?;
+        let ocf = self.ocf(&mut b).await?;
+        Ok(serde_json::json!({
+            "benchmark": "host",
+            "entry_point_round_trip": round_trip,
+            "polling": polling,
+            "ocf_heartbeat_dummy": ocf,
+        }))
+    }
+
+    async fn round_trip(&self, b: &mut Bench) -> Result<serde_json::Value> {
+        let id = 1;
+        b.manager.open(spec(id, TypeSpec::Dummy, PropertyList::new(), Timeouts::default())).await?;
+        let mut samples = Vec::with_capacity(self.calls);
+        for _ in 0..self.calls {
+            let t = Instant::now();
+            b.manager.control(id, resapi::control::codes::CLUSCTL_RESOURCE_GET_CHARACTERISTICS.0, vec![], 64).await?;
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        samples.sort_by(f64::total_cmp);
+        Ok(serde_json::json!({
+            "call": "ResourceControl on dummy, parent -> host -> parent",
+            "calls": self.calls,
+            "p50_us": percentile(&samples, 0.5),
+            "p99_us": percentile(&samples, 0.99),
+        }))
+    }
+
+    async fn polling(&self, b: &mut Bench) -> Result<serde_json::Value> {
+        let t = Timeouts { looks_alive_ms: 5_000, is_alive_ms: 60_000, ..Timeouts::default() };
+        // The shared host: the round-trip resource is its only other tenant.
+        let shared_first = 2_000_000;
+        b.manager.open(spec(shared_first, TypeSpec::Dummy, PropertyList::new(), t)).await?;
+        let shared_pid = b.manager.host_pid(shared_first).ok_or_else(|| anyhow!("no shared host"))?;
+        let (_, rss_idle) = usage(shared_pid)?;
+        let ids: Vec<ResourceId> = (shared_first + 1..shared_first + self.resources as u64).collect();
+        for id in &ids {
+            b.manager.open(spec(*id, TypeSpec::Dummy, PropertyList::new(), t)).await?;
+        }
+        let (_, rss_open) = usage(shared_pid)?;
+        let mut waiting: HashSet<ResourceId> = ids.iter().copied().collect();
+        waiting.insert(shared_first);
+        for id in &waiting {
+            b.manager.online(*id, 0, vec![])?;
+        }
+        b.until("every resource online", |e| {
+            if let HostEvent::Fact(FromHost::State { id, state, .. }) = e
+                && *state == ResourceState::Online.raw()
+            {
+                waiting.remove(id);
+            }
+            waiting.is_empty()
+        })
+        .await?;
+        let (_, rss_online) = usage(shared_pid)?;
+        let (cpu0, _) = usage(shared_pid)?;
+        let start = Instant::now();
+        let mut unhealthy = 0usize;
+        let window = Duration::from_secs(self.seconds);
+        let deadline = tokio::time::Instant::now() + window;
+        // Drain events meanwhile: a failure here would invalidate the figure.
+        while let Ok(e) = tokio::time::timeout_at(deadline, b.events.recv()).await {
+            if matches!(e, Some(HostEvent::Fact(FromHost::Unhealthy { .. }))) {
+                unhealthy += 1;
+            }
+        }
+        let (cpu1, _) = usage(shared_pid)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let resources = self.resources as f64;
+        Ok(serde_json::json!({
+            "resources": self.resources,
+            "looks_alive_ms": t.looks_alive_ms,
+            "is_alive_ms": t.is_alive_ms,
+            "seconds": elapsed,
+            "host_cpu_percent_of_one_core": 100.0 * (cpu1 - cpu0) / elapsed,
+            "target_cpu_percent": 2.0,
+            "unhealthy_reports": unhealthy,
+            "host_rss_idle_bytes": rss_idle,
+            "host_rss_open_bytes": rss_open,
+            "host_rss_online_bytes": rss_online,
+            "bytes_per_open_resource": (rss_open.saturating_sub(rss_idle)) as f64 / resources,
+            "bytes_per_online_resource": (rss_online.saturating_sub(rss_idle)) as f64 / resources,
+            "target_bytes_per_resource": 4096,
+        }))
+    }
+
+    async fn ocf(&self, b: &mut Bench) -> Result<serde_json::Value> {
+        let agent = Path::new(OCF_ROOT).join("resource.d/heartbeat/Dummy");
+        if !agent.is_file() {
+            return Ok(
+                serde_json::json!({ "skipped": format!("{} is not installed (Debian package resource-agents)", agent.display()) }),
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("halo-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let state = dir.join("dummy.state");
+        let state_text = state.display().to_string();
+
+        let mut direct = Vec::new();
+        for _ in 0..self.ocf_iterations {
+            let t = Instant::now();
+            for action in ["start", "monitor", "stop"] {
+                let ok = Command::new(&agent)
+                    .arg(action)
+                    .env("OCF_ROOT", OCF_ROOT)
+                    .env("OCF_RESOURCE_INSTANCE", "bench")
+                    .env("OCF_RESKEY_state", &state_text)
+                    .env("OCF_RESKEY_CRM_meta_interval", "10000")
+                    .status()?
+                    .success();
+                if !ok {
+                    bail!("ocf:heartbeat:Dummy {action} failed when run directly");
+                }
+            }
+            direct.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+
+        let mut through = Vec::new();
+        let props = PropertyList::new()
+            .with("Agent", ValueData::Sz("heartbeat:Dummy".into()))
+            .with("state", ValueData::Sz(state_text.clone()));
+        let id = 3_000_000;
+        let t = Timeouts { looks_alive_ms: 3_600_000, is_alive_ms: 3_600_000, ..Timeouts::default() };
+        b.manager.open(spec(id, TypeSpec::Ocf, props, t)).await?;
+        for _ in 0..self.ocf_iterations {
+            let t = Instant::now();
+            b.manager.online(id, 0, vec![])?;
+            b.state(id, ResourceState::Online).await?;
+            b.manager.check(id, false)?;
+            let mut alive = None;
+            b.until("the monitor's answer", |e| match e {
+                HostEvent::Fact(FromHost::Checked { id: i, alive: a, .. }) if *i == id => {
+                    alive = Some(*a);
+                    true
+                }
+                _ => false,
+            })
+            .await?;
+            if alive != Some(true) {
+                bail!("monitor through the host said not running");
+            }
+            b.manager.offline(id, None, 0, vec![])?;
+            b.state(id, ResourceState::Offline).await?;
+            through.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        direct.sort_by(f64::total_cmp);
+        through.sort_by(f64::total_cmp);
+        let (d, h) = (percentile(&direct, 0.5), percentile(&through, 0.5));
+        Ok(serde_json::json!({
+            "cycle": "start + monitor (LooksAlive) + stop",
+            "iterations": self.ocf_iterations,
+            "direct_ms_p50": d,
+            "through_host_ms_p50": h,
+            "added_ms_p50": h - d,
+            "target_added_ms": 2.0,
+        }))
+    }
+}
+
+/// Where Debian installs OCF agents.
+const OCF_ROOT: &str = "/usr/lib/ocf";
