@@ -82,22 +82,18 @@ impl Group {
         }
     }
 
-    /// Stops the group: `signal`, up to `grace` for the leader to exit, then SIGKILL to the whole
-    /// group, and reaps the leader.
-    pub fn stop(&mut self, signal: Signal, grace: Duration) -> ExitStatus {
-        self.signal(signal);
-        if let Some(s) = self.wait_for(grace, || true) {
-            // The leader is gone; anything it left in the group goes too.
-            self.signal(Signal::SIGKILL);
-            return s;
-        }
-        self.kill()
-    }
-
-    /// SIGKILL to the whole group, then reaps the leader.
+    /// SIGKILL to the whole group, reaps the leader, and waits (up to a second) until no member
+    /// of the group is still running: "stopped" must mean stopped.
     pub fn kill(&mut self) -> ExitStatus {
         self.signal(Signal::SIGKILL);
-        self.child.wait().unwrap_or_else(|_| ExitStatus::from_raw(9))
+        let status = self.child.wait().unwrap_or_else(|_| ExitStatus::from_raw(9));
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while group_running(self.child.id()) && Instant::now() < deadline {
+            // SIGKILL is delivered asynchronously and nothing signals its completion for processes
+            // that are not our children.
+            thread::sleep(Duration::from_millis(2));
+        }
+        status
     }
 }
 
@@ -127,6 +123,22 @@ pub fn epoch(input: &[u8]) -> Option<u64> {
         resapi::ValueData::ULargeInteger(e) => Some(*e),
         other => other.as_dword().map(u64::from),
     }
+}
+
+/// Is any process of group `pgid` still running (not a zombie)? Reads /proc.
+pub fn group_running(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+    let pgid = pgid.to_string();
+    dir.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { return false };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        // After the parenthesised command: state, ppid, pgrp, …
+        let mut fields = stat.rsplit_once(") ").map(|(_, rest)| rest.split_whitespace()).into_iter().flatten();
+        let state = fields.next();
+        let pgrp = fields.nth(1);
+        pgrp == Some(pgid.as_str()) && state != Some("Z")
+    })
 }
 
 /// What a program run to completion produced.
@@ -248,6 +260,14 @@ mod tests {
         .unwrap();
         assert!(out.timed_out && out.code.is_none());
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn kill_leaves_no_member_running() {
+        let mut group = Group::spawn(Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600 & wait"])).unwrap();
+        let pgid = group.pid();
+        group.kill();
+        assert!(!group_running(pgid));
     }
 
     #[test]

@@ -342,7 +342,7 @@ impl Resource for Process {
         let Some((mut group, config)) = lock(&self.running).take() else { return Status::ERROR_SUCCESS };
         group.signal(config.stop_signal);
         if group.wait_for(Duration::from_millis(200), || true).is_some() {
-            group.signal(Signal::SIGKILL);
+            group.kill(); // anything the leader left behind in its group
             return Status::ERROR_SUCCESS;
         }
         let callbacks = self.callbacks.clone();

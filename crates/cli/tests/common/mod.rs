@@ -12,24 +12,33 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub fn manager() -> (HostManager, Events) {
     let command = HostCommand { program: env!("CARGO_BIN_EXE_halo").into(), args: vec!["host".into()] };
     let (m, rx) = HostManager::new(command);
-    (m, Events { rx, seen: Vec::new() })
+    (m, Events { rx, seen: Vec::new(), taken: Vec::new() })
 }
 
 /// Every event received so far, and a way to await the next ones.
 pub struct Events {
     pub rx: UnboundedReceiver<HostEvent>,
     pub seen: Vec<(Instant, HostEvent)>,
+    /// Indexes into `seen` that `until` already returned.
+    taken: Vec<usize>,
 }
 
 impl Events {
-    /// Receives until `done` matches an event (a generous bound guards a hung test); returns it.
+    /// The first event matching `done` that no earlier call returned — already received or
+    /// awaited now (a generous bound guards a hung test). Events from different resources may
+    /// arrive in any order, so earlier ones are searched first.
     pub async fn until(&mut self, what: &str, done: impl Fn(&HostEvent) -> bool) -> HostEvent {
+        if let Some(i) = (0..self.seen.len()).find(|i| !self.taken.contains(i) && done(&self.seen[*i].1)) {
+            self.taken.push(i);
+            return self.seen[i].1.clone();
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(e)) => {
                     self.seen.push((Instant::now(), e.clone()));
                     if done(&e) {
+                        self.taken.push(self.seen.len() - 1);
                         return e;
                     }
                 }
