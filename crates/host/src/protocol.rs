@@ -30,6 +30,27 @@ pub struct Timeouts {
     pub is_alive_ms: u32,
 }
 
+impl Timeouts {
+    /// Resolves a resource's timing properties as WSFC does: a poll interval of `0xFFFFFFFF`
+    /// takes the resource type's value (whose own defaults are 5000 ms and 60000 ms).
+    pub fn resolve(
+        pending_ms: u32,
+        deadlock_ms: u32,
+        looks_alive_ms: u32,
+        is_alive_ms: u32,
+        type_looks_alive_ms: u32,
+        type_is_alive_ms: u32,
+    ) -> Timeouts {
+        let or_type = |v: u32, t: u32| if v == resapi::USE_TYPE_VALUE { t } else { v };
+        Timeouts {
+            pending_ms,
+            deadlock_ms,
+            looks_alive_ms: or_type(looks_alive_ms, type_looks_alive_ms),
+            is_alive_ms: or_type(is_alive_ms, type_is_alive_ms),
+        }
+    }
+}
+
 impl Default for Timeouts {
     /// WSFC's defaults: PendingTimeout 180 s, DeadlockTimeout 300 s, type poll intervals
     /// 5 s / 60 s.
@@ -385,6 +406,14 @@ pub mod tokio_io {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poll_intervals_fall_back_to_the_type() {
+        let t = Timeouts::resolve(180_000, 300_000, u32::MAX, u32::MAX, 5_000, 60_000);
+        assert_eq!(t, Timeouts::default());
+        let t = Timeouts::resolve(10, 1_000, 250, u32::MAX, 5_000, 30_000);
+        assert_eq!((t.looks_alive_ms, t.is_alive_ms), (250, 30_000));
+    }
 
     #[test]
     fn frames_round_trip_and_limits_hold() {

@@ -421,6 +421,16 @@ mod tests {
     }
 
     #[test]
+    fn tcp_probe_needs_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let probe = Probe::Tcp(listener.local_addr().unwrap().to_string());
+        assert_eq!(probe.check(Duration::from_secs(5)), Ok(()));
+        drop(listener);
+        let err = probe.check(Duration::from_secs(5)).unwrap_err();
+        assert!(err.contains("127.0.0.1"), "{err}");
+    }
+
+    #[test]
     fn http_probe_urls() {
         assert!(matches!(parse_http("http://127.0.0.1:8080/health"),
             Ok(Probe::Http { authority, path }) if authority == "127.0.0.1:8080" && path == "/health"));
