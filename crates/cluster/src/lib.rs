@@ -1,0 +1,264 @@
+//! # halo-cluster — the cluster database
+//!
+//! A replicated, transactional key-value store of documents: the configuration, ownership and
+//! persistent state of the cluster. Consensus is openraft (a one-member cluster on a single node;
+//! adding nodes adds members), storage is one redb file in the node's data directory. Writes are
+//! transactions with compare-on-revision guards (like etcd's); every key carries the revision (log
+//! index) of its last write.
+//!
+//! This crate knows nothing of resources or groups: it stores bytes under keys. It must not
+//! validate documents (the engine does, before writing) and must never reset or repair a
+//! database silently: a locked or unreadable data directory is an error that names the file.
+
+mod network;
+mod store;
+
+use nix::fcntl::{Flock, FlockArg};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, ServerState};
+use redb::{Database, ReadableDatabase};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The node id of the member that forms a new cluster.
+pub const FIRST_NODE_ID: u64 = 1;
+
+/// One key's stored value and the revision (log index) that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The log index of the write that set this value.
+    pub revision: u64,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+/// A guard: the key's current revision must be `revision` (`None`: the key must not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compare {
+    /// The key.
+    pub key: String,
+    /// The revision it must have, or `None` for "absent".
+    pub revision: Option<u64>,
+}
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Set a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Remove a key (absent is fine).
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+/// A transaction: if every guard holds, every op is applied, atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Guards.
+    pub compare: Vec<Compare>,
+    /// Changes.
+    pub ops: Vec<Op>,
+}
+
+/// A transaction's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Applied at this revision.
+    Applied {
+        /// The log index of the write.
+        revision: u64,
+    },
+    /// A guard failed; nothing changed.
+    Conflict {
+        /// The key whose guard failed.
+        key: String,
+        /// The revision the guard wanted.
+        expected: Option<u64>,
+        /// The revision the key has.
+        actual: Option<u64>,
+    },
+}
+
+openraft::declare_raft_types!(
+    /// halo's Raft types.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+        NodeId = u64,
+        Node = BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// What can go wrong with the cluster database.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Another process holds the data directory.
+    #[error("data directory {0} is in use by another halo node (lock held on {0}/lock)")]
+    Locked(PathBuf),
+    /// The data directory or a file in it could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database file could not be opened: corrupt, truncated, or not a halo database. It is
+    /// left untouched.
+    #[error("cannot open the cluster database {path}: {reason} (the file was left as it is)")]
+    Database {
+        /// The file.
+        path: PathBuf,
+        /// What redb said.
+        reason: String,
+    },
+    /// Reading the database failed.
+    #[error("reading the cluster database: {0}")]
+    Read(String),
+    /// Consensus failed (the node is shutting down, or storage failed).
+    #[error("consensus: {0}")]
+    Raft(String),
+}
+
+/// The cluster database of this node.
+pub struct ClusterDb {
+    raft: Raft<TypeConfig>,
+    db: Arc<Database>,
+    path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl ClusterDb {
+    /// Opens (or creates) the database in `data_dir`, forms a one-member cluster on first use,
+    /// and waits until this node leads it. `address` is the node's API address, recorded in the
+    /// membership. A second process on the same directory is refused.
+    pub async fn open(data_dir: &Path, address: &str) -> Result<ClusterDb, ClusterError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ClusterError::Io { path: data_dir.into(), source })?;
+        let lock_path = data_dir.join("lock");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| ClusterError::Io { path: lock_path.clone(), source })?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| ClusterError::Locked(data_dir.to_path_buf()))?;
+        let path = data_dir.join("cluster.redb");
+        let db = Database::create(&path)
+            .map_err(|e| ClusterError::Database { path: path.clone(), reason: e.to_string() })?;
+        let db = Arc::new(db);
+        let config = Config {
+            cluster_name: "halo".into(),
+            heartbeat_interval: 100,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let raft = Raft::<TypeConfig>::new(
+            FIRST_NODE_ID,
+            Arc::new(config),
+            network::NoPeers,
+            store::LogStore { db: db.clone() },
+            store::StateMachine { db: db.clone() },
+        )
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let initialized = raft.is_initialized().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if !initialized {
+            let members = BTreeMap::from([(FIRST_NODE_ID, BasicNode { addr: address.to_string() })]);
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(ClusterError::Raft(e.to_string())),
+            }
+        }
+        raft.wait(Some(Duration::from_secs(30)))
+            .state(ServerState::Leader, "this node leads its one-member cluster")
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        Ok(ClusterDb { raft, db, path, _lock: lock })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits a transaction through consensus; returns once it is durable and applied.
+    pub async fn write(&self, request: Request) -> Result<Response, ClusterError> {
+        match self.raft.client_write(request).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ClusterError::Raft(format!("not the leader; the leader is {:?}", f.leader_id)))
+            }
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
+    }
+
+    /// Puts one key unconditionally.
+    pub async fn put(&self, key: &str, value: Vec<u8>) -> Result<u64, ClusterError> {
+        match self.write(Request { compare: vec![], ops: vec![Op::Put { key: key.into(), value }] }).await? {
+            Response::Applied { revision } => Ok(revision),
+            Response::Conflict { key, .. } => Err(ClusterError::Raft(format!("unexpected conflict on {key}"))),
+        }
+    }
+
+    /// One key, as this node has applied it.
+    pub fn get(&self, key: &str) -> Result<Option<Record>, ClusterError> {
+        let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
+        let txn = self.db.begin_read().map_err(|e| read(&e))?;
+        let table = match txn.open_table(store::KV) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(read(&e)),
+        };
+        let record = table.get(key).map_err(|e| read(&e))?.map(|v| {
+            let (revision, value) = v.value();
+            Record { revision, value: value.to_vec() }
+        });
+        Ok(record)
+    }
+
+    /// Every key starting with `prefix`, in key order.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, Record)>, ClusterError> {
+        let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
+        let txn = self.db.begin_read().map_err(|e| read(&e))?;
+        let table = match txn.open_table(store::KV) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(read(&e)),
+        };
+        let mut out = Vec::new();
+        for item in table.range(prefix..).map_err(|e| read(&e))? {
+            let (k, v) = item.map_err(|e| read(&e))?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let (revision, value) = v.value();
+            out.push((key.to_string(), Record { revision, value: value.to_vec() }));
+        }
+        Ok(out)
+    }
+
+    /// Stops consensus; the lock is released when the value is dropped.
+    pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()))
+    }
+}

@@ -1,0 +1,336 @@
+//! openraft's log and state machine, stored in one redb file.
+//!
+//! The log table holds serialized entries by index; the meta table the vote, the last purged and
+//! the committed log ids; the state machine is the `kv` table (key → (revision, value)) plus its
+//! applied log id and membership, written in the same transaction as the data they describe.
+
+use crate::{Record, Request, Response, TypeConfig};
+use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership, Vote,
+};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+type NodeId = u64;
+type StResult<T> = Result<T, StorageError<NodeId>>;
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+pub(crate) const KV: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("kv");
+const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+
+fn rerr<E: std::error::Error + 'static>(e: E) -> StorageError<NodeId> {
+    StorageIOError::<NodeId>::read(&e).into()
+}
+
+fn werr<E: std::error::Error + 'static>(e: E) -> StorageError<NodeId> {
+    StorageIOError::<NodeId>::write(&e).into()
+}
+
+/// Reads a table, treating "never created" as empty.
+macro_rules! open_or_empty {
+    ($txn:expr, $table:expr, $empty:expr) => {
+        match $txn.open_table($table) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok($empty),
+            Err(e) => return Err(rerr(e)),
+        }
+    };
+}
+
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    pub(crate) db: Arc<Database>,
+}
+
+impl LogStore {
+    fn get_meta<T: for<'a> Deserialize<'a>>(&self, key: &str) -> StResult<Option<T>> {
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let t = open_or_empty!(txn, META, None);
+        match t.get(key).map_err(rerr)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(rerr)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &str, v: &T) -> StResult<()> {
+        let bytes = serde_json::to_vec(v).map_err(werr)?;
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut t = txn.open_table(META).map_err(werr)?;
+            t.insert(key, bytes.as_slice()).map_err(werr)?;
+        }
+        // redb's default durability makes commit() durable.
+        txn.commit().map_err(werr)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> StResult<Vec<Entry<TypeConfig>>> {
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let t = open_or_empty!(txn, LOG, Vec::new());
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let mut out = Vec::new();
+        for item in t.range(start..).map_err(rerr)? {
+            let (k, v) = item.map_err(rerr)?;
+            if !range.contains(&k.value()) {
+                break;
+            }
+            out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StResult<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta("last_purged")?;
+        let last = {
+            let txn = self.db.begin_read().map_err(rerr)?;
+            match txn.open_table(LOG) {
+                Ok(t) => match t.last().map_err(rerr)? {
+                    Some((_, v)) => Some(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
+                    None => None,
+                },
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(rerr(e)),
+            }
+        };
+        Ok(LogState { last_purged_log_id, last_log_id: last.or(last_purged_log_id) })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StResult<()> {
+        self.put_meta("vote", vote)
+    }
+
+    async fn read_vote(&mut self) -> StResult<Option<Vote<NodeId>>> {
+        self.get_meta("vote")
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StResult<()> {
+        self.put_meta("committed", &committed)
+    }
+
+    async fn read_committed(&mut self) -> StResult<Option<LogId<NodeId>>> {
+        Ok(self.get_meta::<Option<LogId<NodeId>>>("committed")?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut t = txn.open_table(LOG).map_err(werr)?;
+            for e in entries {
+                let bytes = serde_json::to_vec(&e).map_err(werr)?;
+                t.insert(e.log_id.index, bytes.as_slice()).map_err(werr)?;
+            }
+        }
+        txn.commit().map_err(werr)?;
+        callback.log_io_completed(Ok(()));
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut t = txn.open_table(LOG).map_err(werr)?;
+            t.retain_in(log_id.index.., |_, _| false).map_err(werr)?;
+        }
+        txn.commit().map_err(werr)
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
+        self.put_meta("last_purged", &log_id)?;
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut t = txn.open_table(LOG).map_err(werr)?;
+            t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
+        }
+        txn.commit().map_err(werr)
+    }
+}
+
+#[derive(Serialize, Deserialize, Default, Clone)]
+struct SmMeta {
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBlob {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub(crate) struct StateMachine {
+    pub(crate) db: Arc<Database>,
+}
+
+impl StateMachine {
+    fn meta(&self) -> StResult<SmMeta> {
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let t = open_or_empty!(txn, SM_META, SmMeta::default());
+        match t.get("meta").map_err(rerr)? {
+            Some(v) => serde_json::from_slice(v.value()).map_err(rerr),
+            None => Ok(SmMeta::default()),
+        }
+    }
+
+    fn dump(&self) -> StResult<BTreeMap<String, Record>> {
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let t = open_or_empty!(txn, KV, BTreeMap::new());
+        let mut out = BTreeMap::new();
+        for item in t.iter().map_err(rerr)? {
+            let (k, v) = item.map_err(rerr)?;
+            let (revision, value) = v.value();
+            out.insert(k.value().to_string(), Record { revision, value: value.to_vec() });
+        }
+        Ok(out)
+    }
+}
+
+/// Applies one transaction inside the write transaction `kv`.
+fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, revision: u64) -> StResult<Response> {
+    for c in &request.compare {
+        let actual = kv.get(c.key.as_str()).map_err(werr)?.map(|v| v.value().0);
+        if actual != c.revision {
+            return Ok(Response::Conflict { key: c.key.clone(), expected: c.revision, actual });
+        }
+    }
+    for op in &request.ops {
+        match op {
+            crate::Op::Put { key, value } => {
+                kv.insert(key.as_str(), (revision, value.as_slice())).map_err(werr)?;
+            }
+            crate::Op::Delete { key } => {
+                kv.remove(key.as_str()).map_err(werr)?;
+            }
+        }
+    }
+    Ok(Response::Applied { revision })
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> StResult<Snapshot<TypeConfig>> {
+        let meta = self.meta()?;
+        let data = serde_json::to_vec(&self.dump()?).map_err(rerr)?;
+        let snapshot_id = match &meta.last_applied {
+            Some(l) => format!("{}-{}", l.leader_id, l.index),
+            None => "empty".to_string(),
+        };
+        let smeta = SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.membership, snapshot_id };
+        let blob = serde_json::to_vec(&SnapshotBlob { meta: smeta.clone(), data: data.clone() }).map_err(werr)?;
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut t = txn.open_table(SM_META).map_err(werr)?;
+            t.insert("snapshot", blob.as_slice()).map_err(werr)?;
+        }
+        txn.commit().map_err(werr)?;
+        Ok(Snapshot { meta: smeta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> StResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        let m = self.meta()?;
+        Ok((m.last_applied, m.membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StResult<Vec<Response>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut meta = self.meta()?;
+        let mut responses = Vec::new();
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            let mut kv = txn.open_table(KV).map_err(werr)?;
+            for e in entries {
+                meta.last_applied = Some(e.log_id);
+                match e.payload {
+                    EntryPayload::Blank => responses.push(Response::Applied { revision: e.log_id.index }),
+                    EntryPayload::Normal(request) => responses.push(apply_request(&mut kv, &request, e.log_id.index)?),
+                    EntryPayload::Membership(m) => {
+                        meta.membership = StoredMembership::new(Some(e.log_id), m);
+                        responses.push(Response::Applied { revision: e.log_id.index });
+                    }
+                }
+            }
+            let mut mt = txn.open_table(SM_META).map_err(werr)?;
+            let bytes = serde_json::to_vec(&meta).map_err(werr)?;
+            mt.insert("meta", bytes.as_slice()).map_err(werr)?;
+        }
+        txn.commit().map_err(werr)?;
+        Ok(responses)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StResult<()> {
+        let data = snapshot.into_inner();
+        let records: BTreeMap<String, Record> = serde_json::from_slice(&data).map_err(rerr)?;
+        let smeta = SmMeta { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
+        let blob = serde_json::to_vec(&SnapshotBlob { meta: meta.clone(), data }).map_err(werr)?;
+        let txn = self.db.begin_write().map_err(werr)?;
+        {
+            txn.delete_table(KV).map_err(werr)?;
+            let mut kv = txn.open_table(KV).map_err(werr)?;
+            for (k, r) in &records {
+                kv.insert(k.as_str(), (r.revision, r.value.as_slice())).map_err(werr)?;
+            }
+            let mut mt = txn.open_table(SM_META).map_err(werr)?;
+            mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
+            mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
+        }
+        txn.commit().map_err(werr)
+    }
+
+    async fn get_current_snapshot(&mut self) -> StResult<Option<Snapshot<TypeConfig>>> {
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let t = open_or_empty!(txn, SM_META, None);
+        match t.get("snapshot").map_err(rerr)? {
+            Some(v) => {
+                let b: SnapshotBlob = serde_json::from_slice(v.value()).map_err(rerr)?;
+                Ok(Some(Snapshot { meta: b.meta, snapshot: Box::new(Cursor::new(b.data)) }))
+            }
+            None => Ok(None),
+        }
+    }
+}
