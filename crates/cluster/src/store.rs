@@ -4,6 +4,9 @@
 //! the committed log ids; the state machine is the `kv` table (key → (revision, value)) plus its
 //! applied log id and membership, written in the same transaction as the data they describe.
 
+// openraft's storage traits fix the error type (StorageError, ~224 bytes); the helpers share it.
+#![allow(clippy::result_large_err)]
+
 use crate::{Record, Request, Response, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
