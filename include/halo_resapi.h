@@ -100,9 +100,11 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_HOST_NODE_NOT_AVAILABLE                                          5005L
 #define ERROR_RESOURCE_NOT_AVAILABLE                                           5006L
 #define ERROR_RESOURCE_NOT_FOUND                                               5007L
+#define ERROR_OBJECT_ALREADY_EXISTS                                            5010L
 #define ERROR_GROUP_NOT_AVAILABLE                                              5012L
 #define ERROR_GROUP_NOT_FOUND                                                  5013L
 #define ERROR_GROUP_NOT_ONLINE                                                 5014L
+#define ERROR_CIRCULAR_DEPENDENCY                                              5016L
 #define ERROR_RESMON_CREATE_FAILED                                             5017L
 #define ERROR_RESMON_ONLINE_FAILED                                             5018L
 #define ERROR_RESOURCE_ONLINE                                                  5019L

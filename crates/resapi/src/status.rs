@@ -92,6 +92,10 @@ status_codes! {
     ERROR_GROUP_NOT_FOUND = 5013;
     /// The group is not online.
     ERROR_GROUP_NOT_ONLINE = 5014;
+    /// The object already exists.
+    ERROR_OBJECT_ALREADY_EXISTS = 5010;
+    /// The dependency would create a cycle.
+    ERROR_CIRCULAR_DEPENDENCY = 5016;
     /// The resource monitor (host) could not be created.
     ERROR_RESMON_CREATE_FAILED = 5017;
     /// The resource monitor (host) could not bring the resource online.

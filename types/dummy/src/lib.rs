@@ -45,6 +45,7 @@ pub const PROPERTIES: PropertyTable = PropertyTable {
             "online fails (ERROR_RESOURCE_FAILED, or a Failed report if pending)",
         ),
         PropertyItem::boolean("FailOffline", false, "offline returns ERROR_RESOURCE_FAILED"),
+        PropertyItem::boolean("Locked", false, "once online, declare locked mode (offline must then be forced)"),
         PropertyItem::dword(
             "CallDelayMs",
             0,
@@ -109,6 +110,7 @@ struct Behaviour {
     repeat_checkpoints: bool,
     fail_online: bool,
     fail_offline: bool,
+    locked: bool,
     call_delay: Duration,
     ignore_terminate: bool,
     signal_failure_after: Option<Duration>,
@@ -155,6 +157,7 @@ impl Behaviour {
             repeat_checkpoints: p.flag("RepeatCheckpoints"),
             fail_online: p.flag("FailOnline"),
             fail_offline: p.flag("FailOffline"),
+            locked: p.flag("Locked"),
             call_delay: ms("CallDelayMs"),
             ignore_terminate: p.flag("IgnoreTerminate"),
             signal_failure_after: p
@@ -345,6 +348,9 @@ impl Resource for Dummy {
             (false, true) => Status::ERROR_RESOURCE_FAILED,
             (false, false) => {
                 self.set_online(true);
+                if b.locked {
+                    self.callbacks.set_resource_locked_mode(true, 0);
+                }
                 Status::ERROR_SUCCESS
             }
             (true, fail) => {

@@ -1,0 +1,291 @@
+//! The objects the engine keeps in the cluster database — resource types, groups, resources — with
+//! their common properties (§6), defaults, ranges, and the rules that tie them together.
+//!
+//! Property values are kept as the text an operator gave (`"30000"`, `"true"`): the same text
+//! becomes a property list for the resource type, and the tables below parse and check it.
+
+use crate::deps::Dependencies;
+use halo_host::protocol::{Timeouts, TypeSpec};
+use resapi::{ParsedProperties, PropertyItem, PropertyList, PropertyTable, Status, ValueData};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `0xFFFFFFFF`: "use the type's value" / "never".
+pub const UNSET: u32 = u32::MAX;
+
+/// Common properties of a resource (§6.1).
+pub const RESOURCE_COMMON: PropertyTable = PropertyTable {
+    items: &[
+        PropertyItem::dword("RestartAction", 2, 0, 2, "0 DontRestart, 1 RestartNoNotify, 2 RestartNotify"),
+        PropertyItem::dword("RestartThreshold", 3, 0, UNSET, "restarts tolerated within RestartPeriod"),
+        PropertyItem::dword("RestartPeriod", 900_000, 0, UNSET, "sliding window of RestartThreshold, ms"),
+        PropertyItem::dword("RestartDelay", 500, 0, UNSET, "wait before a restart, ms"),
+        PropertyItem::dword(
+            "RetryPeriodOnFailure",
+            3_600_000,
+            0,
+            UNSET,
+            "after restarts are exhausted, wait this long and try once more (ms; 0xFFFFFFFF = never)",
+        ),
+        PropertyItem::dword("PendingTimeout", 180_000, 10, UNSET, "longest gap between pending reports, ms"),
+        PropertyItem::dword("LooksAlivePollInterval", UNSET, 10, UNSET, "ms; 0xFFFFFFFF = the type's"),
+        PropertyItem::dword("IsAlivePollInterval", UNSET, 10, UNSET, "ms; 0xFFFFFFFF = the type's"),
+        PropertyItem::dword("DeadlockTimeout", 300_000, 1000, UNSET, "longest an entry point may run, ms"),
+        PropertyItem::boolean("PersistentState", false, "bring online when the node starts"),
+        PropertyItem::boolean("SeparateMonitor", false, "run in a host of its own (next offline→online)"),
+        PropertyItem::dword("EmbeddedFailureAction", 2, 0, 2, "0 None, 1 LogOnly, 2 Recover"),
+        PropertyItem::string("Description", Some(""), "free text"),
+    ],
+};
+
+/// Common properties of a group (§6.2).
+pub const GROUP_COMMON: PropertyTable = PropertyTable {
+    items: &[
+        PropertyItem::dword(
+            "FailoverThreshold",
+            UNSET,
+            0,
+            UNSET,
+            "failovers per FailoverPeriod (0xFFFFFFFF = nodes − 1)",
+        ),
+        PropertyItem::dword("FailoverPeriod", 6, 0, 1193, "hours"),
+        PropertyItem::dword("AutoFailbackType", 0, 0, 1, "0 PreventFailback, 1 AllowFailback"),
+        PropertyItem::dword("FailbackWindowStart", UNSET, 0, UNSET, "hour 0..23, 0xFFFFFFFF = no window"),
+        PropertyItem::dword("FailbackWindowEnd", UNSET, 0, UNSET, "hour 0..23, 0xFFFFFFFF = no window"),
+        PropertyItem::boolean("PersistentState", false, "bring online when the cluster forms"),
+        PropertyItem::dword("Priority", 2000, 0, 3000, "0 disabled, 1000 low, 2000 medium, 3000 high"),
+        PropertyItem::multi_string("AntiAffinityClassNames", "groups sharing a name avoid one node"),
+        PropertyItem::string("Description", Some(""), "free text"),
+    ],
+};
+
+/// Common properties of a resource type.
+pub const TYPE_COMMON: PropertyTable = PropertyTable {
+    items: &[
+        PropertyItem::dword("LooksAlivePollInterval", 5_000, 1, UNSET - 1, "ms"),
+        PropertyItem::dword("IsAlivePollInterval", 60_000, 1, UNSET - 1, "ms"),
+        PropertyItem::string("Description", Some(""), "free text"),
+    ],
+};
+
+/// An engine error: a Win32 code and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct EngineError {
+    /// The code.
+    pub status: Status,
+    /// The reason, naming the object and what is allowed.
+    pub message: String,
+}
+
+impl EngineError {
+    /// An error with a code and message.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        EngineError { status, message: message.into() }
+    }
+}
+
+/// Checks an object name: 1–128 characters from `A-Z a-z 0-9 . _ -`, so it is safe in URLs,
+/// keys and shells.
+pub fn check_name(kind: &str, name: &str) -> Result<(), EngineError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::new(
+            Status::ERROR_INVALID_PARAMETER,
+            format!("{kind} name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_', '-'"),
+        ))
+    }
+}
+
+/// Text properties as a property list (values as SZ strings).
+pub fn to_list(values: &BTreeMap<String, String>) -> PropertyList {
+    let mut list = PropertyList::new();
+    for (k, v) in values {
+        list.set(k, ValueData::Sz(v.clone()));
+    }
+    list
+}
+
+/// Validates text properties against a table.
+pub fn verify(
+    kind: &str,
+    table: &PropertyTable,
+    values: &BTreeMap<String, String>,
+) -> Result<ParsedProperties, EngineError> {
+    table.verify(&to_list(values)).map_err(|e| EngineError::new(e.status, format!("{kind}: {e}")))
+}
+
+/// A resource type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeDoc {
+    /// The type's name (`dummy`, `process`, …, or a native type's name).
+    pub name: String,
+    /// Which implementation runs it.
+    pub spec: TypeSpec,
+    /// Common properties (LooksAlivePollInterval, IsAlivePollInterval, Description).
+    pub common: BTreeMap<String, String>,
+}
+
+/// The built-in types every node has.
+pub fn builtin_types() -> Vec<TypeDoc> {
+    [("dummy", TypeSpec::Dummy), ("process", TypeSpec::Process), ("script", TypeSpec::Script), ("ocf", TypeSpec::Ocf)]
+        .into_iter()
+        .map(|(name, spec)| TypeDoc { name: name.into(), spec, common: BTreeMap::new() })
+        .collect()
+}
+
+/// A group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDoc {
+    /// Its name.
+    pub name: String,
+    /// Common properties.
+    pub common: BTreeMap<String, String>,
+}
+
+/// A resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDoc {
+    /// Stable id, used with the host.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its group.
+    pub group: String,
+    /// Its type's name.
+    pub type_name: String,
+    /// Common properties.
+    pub common: BTreeMap<String, String>,
+    /// Private properties, for the resource type.
+    pub private: BTreeMap<String, String>,
+    /// Its dependency expression.
+    pub dependencies: Dependencies,
+}
+
+/// The resolved policy of one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// RestartAction.
+    pub restart_action: u32,
+    /// RestartThreshold.
+    pub restart_threshold: u32,
+    /// RestartPeriod, ms.
+    pub restart_period_ms: u32,
+    /// RestartDelay, ms.
+    pub restart_delay_ms: u32,
+    /// RetryPeriodOnFailure, ms.
+    pub retry_period_ms: u32,
+    /// PersistentState.
+    pub persistent: bool,
+    /// SeparateMonitor.
+    pub separate_monitor: bool,
+    /// What the host enforces.
+    pub timeouts: Timeouts,
+}
+
+impl ResourceDoc {
+    /// Checks the common properties (and the rule RetryPeriodOnFailure ≥ RestartPeriod) and
+    /// resolves them with the type's poll intervals.
+    pub fn policy(&self, ty: &TypeDoc) -> Result<Policy, EngineError> {
+        let p = verify(&format!("resource {}", self.name), &RESOURCE_COMMON, &self.common)?;
+        let t = verify(&format!("type {}", ty.name), &TYPE_COMMON, &ty.common)?;
+        let d = |n: &str| p.dword(n).unwrap_or(0);
+        let (period, retry) = (d("RestartPeriod"), d("RetryPeriodOnFailure"));
+        if retry != UNSET && retry < period {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS,
+                format!(
+                    "resource {}: RetryPeriodOnFailure ({retry}) must be at least RestartPeriod ({period}), or 0xFFFFFFFF",
+                    self.name
+                ),
+            ));
+        }
+        let timeouts = Timeouts::resolve(
+            d("PendingTimeout"),
+            d("DeadlockTimeout"),
+            d("LooksAlivePollInterval"),
+            d("IsAlivePollInterval"),
+            t.dword("LooksAlivePollInterval").unwrap_or(5_000),
+            t.dword("IsAlivePollInterval").unwrap_or(60_000),
+        );
+        Ok(Policy {
+            restart_action: d("RestartAction"),
+            restart_threshold: d("RestartThreshold"),
+            restart_period_ms: period,
+            restart_delay_ms: d("RestartDelay"),
+            retry_period_ms: retry,
+            persistent: p.flag("PersistentState"),
+            separate_monitor: p.flag("SeparateMonitor"),
+            timeouts,
+        })
+    }
+}
+
+/// Keys in the cluster database.
+pub mod keys {
+    /// A resource type.
+    pub fn type_(name: &str) -> String {
+        format!("type/{name}")
+    }
+    /// A group.
+    pub fn group(name: &str) -> String {
+        format!("group/{name}")
+    }
+    /// A resource.
+    pub fn resource(name: &str) -> String {
+        format!("resource/{name}")
+    }
+    /// The last resource id handed out.
+    pub const RESOURCE_ID: &str = "meta/resource-id";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(common: &[(&str, &str)]) -> ResourceDoc {
+        ResourceDoc {
+            id: 1,
+            name: "r".into(),
+            group: "g".into(),
+            type_name: "dummy".into(),
+            common: common.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            private: BTreeMap::new(),
+            dependencies: Dependencies::default(),
+        }
+    }
+
+    #[test]
+    fn defaults_and_type_intervals() {
+        let ty = &builtin_types()[0];
+        let p = doc(&[]).policy(ty).unwrap();
+        assert_eq!(
+            (p.restart_action, p.restart_threshold, p.restart_period_ms, p.restart_delay_ms),
+            (2, 3, 900_000, 500)
+        );
+        assert_eq!((p.timeouts.looks_alive_ms, p.timeouts.is_alive_ms), (5_000, 60_000));
+        let p = doc(&[("LooksAlivePollInterval", "250")]).policy(ty).unwrap();
+        assert_eq!(p.timeouts.looks_alive_ms, 250);
+    }
+
+    #[test]
+    fn violations_name_their_error() {
+        let ty = &builtin_types()[0];
+        let err = doc(&[("RestartAction", "3")]).policy(ty).unwrap_err();
+        assert_eq!(err.status, Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS);
+        assert!(err.message.contains("RestartAction"), "{err}");
+        let err = doc(&[("PendingTimeout", "5")]).policy(ty).unwrap_err();
+        assert_eq!(err.status, Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS);
+        let err = doc(&[("RestartPeriod", "10000"), ("RetryPeriodOnFailure", "5000")]).policy(ty).unwrap_err();
+        assert!(err.message.contains("RetryPeriodOnFailure"), "{err}");
+        let err = doc(&[("Colour", "1")]).policy(ty).unwrap_err();
+        assert_eq!(err.status, Status::ERROR_INVALID_PARAMETER);
+        assert!(check_name("group", "web-1.a_b").is_ok());
+        assert!(check_name("group", "no spaces").is_err());
+        assert!(check_name("group", "").is_err());
+    }
+}
