@@ -1,9 +1,10 @@
 //! Command-line interface of `halo`.
 //!
-//! Parses arguments and dispatches. Today it explains halo's contract numbers (`halo explain`);
-//! the node daemon, the host and the object commands arrive with their issues. It must not hold
-//! cluster logic itself: it calls the layers below.
+//! Parses arguments and dispatches: the node daemon (`node run`), the hidden `host`, the operator
+//! commands (through the HTTP API), `explain`, `bench`, `completions`. It must not hold cluster
+//! logic itself: it calls the layers below.
 
+use crate::client::{Client, Output};
 use clap::{Parser, Subcommand, ValueEnum};
 use resapi::{
     ControlCode, GroupMoveFlags, OfflineFlags, OnlineFlags, OpenFlags, ResourceOfflineFlags, ResourceOnlineFlags,
@@ -15,12 +16,71 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "halo", version, about, long_about = None)]
 struct Cli {
+    /// The node's API.
+    #[arg(long, global = true, env = "HALO_ENDPOINT", default_value = "http://127.0.0.1:7480")]
+    endpoint: String,
+    /// How to print results.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: Output,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Nodes, groups and resources with their states and owners, in one screen.
+    Status,
+    /// Nodes.
+    Node {
+        #[command(subcommand)]
+        what: NodeCmd,
+    },
+    /// Groups.
+    Group {
+        #[command(subcommand)]
+        what: GroupCmd,
+    },
+    /// Resources.
+    Resource {
+        #[command(subcommand)]
+        what: ResourceCmd,
+    },
+    /// Resource types.
+    Type {
+        #[command(subcommand)]
+        what: TypeCmd,
+    },
+    /// The event stream.
+    Events {
+        /// Keep following new events.
+        #[arg(long)]
+        follow: bool,
+        /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Converge the cluster to a TOML configuration: prints what it changes, then changes it.
+    Apply {
+        /// The configuration file.
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        /// Print the changes without making them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Explain a contract number: a status code, a flag set's bits, a state or a control code.
+    Explain {
+        /// What the value is.
+        #[arg(value_enum)]
+        kind: ExplainKind,
+        /// The value: a number (decimal or 0x hex) or, for codes and flags, a name.
+        value: String,
+    },
     /// Measure halo and print the figures as JSON.
     Bench {
         #[command(subcommand)]
@@ -29,13 +89,144 @@ enum Command {
     /// Run a resource host on stdin/stdout (started by the node daemon, not by hand).
     #[command(hide = true)]
     Host,
-    /// Explain a contract number: a status code, a flag set's bits, a state or a control code.
-    Explain {
-        /// What the value is.
-        #[arg(value_enum)]
-        kind: ExplainKind,
-        /// The value: a number (decimal or 0x hex) or, for codes and flags, a name.
-        value: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum NodeCmd {
+    /// Run this machine's node daemon.
+    Run(crate::node::NodeRun),
+    /// List nodes.
+    List,
+    /// Show a node.
+    Show {
+        /// The node.
+        name: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct OpArgs {
+    /// Wait for the operation to end, showing progress.
+    #[arg(long)]
+    wait: bool,
+    /// Client flags, e.g. IGNORE_RESOURCE_STATUS or DO_NOT_UPDATE_PERSISTENT_STATE.
+    #[arg(long)]
+    flags: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCmd {
+    /// Create a group.
+    Create {
+        /// Its name.
+        name: String,
+        /// Common properties, KEY=VALUE.
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// List groups.
+    List,
+    /// Show a group.
+    Show {
+        /// The group.
+        name: String,
+    },
+    /// Bring a group online.
+    Online {
+        /// The group.
+        name: String,
+        #[command(flatten)]
+        op: OpArgs,
+    },
+    /// Take a group offline.
+    Offline {
+        /// The group.
+        name: String,
+        #[command(flatten)]
+        op: OpArgs,
+    },
+    /// Delete an empty group.
+    Delete {
+        /// The group.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ResourceCmd {
+    /// Create a resource.
+    Create {
+        /// Its name.
+        name: String,
+        /// Its group.
+        #[arg(long)]
+        group: String,
+        /// Its type.
+        #[arg(long = "type")]
+        type_name: String,
+        /// Properties, KEY=VALUE (common ones by name, the rest private).
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// List resources.
+    List,
+    /// Show a resource.
+    Show {
+        /// The resource.
+        name: String,
+    },
+    /// Bring a resource (and what it depends on) online.
+    Online {
+        /// The resource.
+        name: String,
+        #[command(flatten)]
+        op: OpArgs,
+    },
+    /// Take a resource (and what depends on it) offline.
+    Offline {
+        /// The resource.
+        name: String,
+        #[command(flatten)]
+        op: OpArgs,
+    },
+    /// Fail a resource, as its health check would (the restart policy takes over).
+    Fail {
+        /// The resource.
+        name: String,
+    },
+    /// Delete an offline resource.
+    Delete {
+        /// The resource.
+        name: String,
+        /// Even in locked mode.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set properties, KEY=VALUE (common ones by name, the rest private).
+    Set {
+        /// The resource.
+        name: String,
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Replace dependencies with an expression, e.g. "([ipA] or [ipB]) and [disk]" ("" removes them).
+    Depend {
+        /// The resource.
+        name: String,
+        /// The expression.
+        expression: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TypeCmd {
+    /// List resource types.
+    List,
+    /// Show a resource type.
+    Show {
+        /// The type.
+        name: String,
     },
 }
 
@@ -72,21 +263,14 @@ enum ExplainKind {
 /// Parses the arguments and runs the command; errors print their reason and exit non-zero.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         None => {
             use clap::CommandFactory;
             println!("halo {}", env!("CARGO_PKG_VERSION"));
             // Printing help can only fail if stdout is closed; nothing useful to do then.
             let _ = Cli::command().print_help();
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Some(Command::Bench { what: BenchWhat::Host(bench) }) => match bench.run() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("halo bench host: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
         Some(Command::Host) => {
             let code = match halo_host::server::serve(std::io::stdin().lock(), std::io::stdout()) {
                 Ok(()) => 0,
@@ -98,16 +282,186 @@ pub fn run() -> ExitCode {
             // Exit at once: threads stuck in hung resource code must not keep the process alive.
             std::process::exit(code)
         }
-        Some(Command::Explain { kind, value }) => match explain(kind, &value) {
-            Ok(text) => {
-                println!("{text}");
-                ExitCode::SUCCESS
+        Some(Command::Node { what: NodeCmd::Run(run) }) => run.run(),
+        Some(Command::Bench { what: BenchWhat::Host(bench) }) => bench.run(),
+        Some(Command::Explain { kind, value }) => {
+            explain(kind, &value).map(|t| println!("{t}")).map_err(|e| anyhow::anyhow!(e))
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "halo", &mut std::io::stdout());
+            Ok(())
+        }
+        Some(command) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(remote(&cli.endpoint, cli.output, command)),
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("halo: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The commands that talk to a node.
+async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Result<()> {
+    use crate::client::{self, pairs, split_common};
+    use serde_json::json;
+    let c = Client::new(endpoint, output)?;
+    match command {
+        Command::Status => c.print(&c.get("/v1/status").await?, client::status_table),
+        Command::Node { what: NodeCmd::List } => c.print(&c.get("/v1/nodes").await?, |v| {
+            client::table(
+                &["NAME", "STATE"],
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| vec![n["name"].as_str().unwrap_or("").into(), n["state"].as_str().unwrap_or("").into()])
+                    .collect(),
+            )
+        }),
+        Command::Node { what: NodeCmd::Show { name } } => {
+            c.print(&c.get(&format!("/v1/nodes/{name}")).await?, client::object_table)
+        }
+        Command::Group { what } => match what {
+            GroupCmd::Create { name, set } => {
+                let (_, v) = c.post("/v1/groups", json!({ "name": name, "properties": pairs(&set)? })).await?;
+                c.print(&v, |_| format!("created group {name}\n"));
             }
-            Err(message) => {
-                eprintln!("halo: {message}");
-                ExitCode::from(2)
+            GroupCmd::List => c.print(&c.get("/v1/groups").await?, client::groups_table),
+            GroupCmd::Show { name } => c.print(&c.get(&format!("/v1/groups/{name}")).await?, client::object_table),
+            GroupCmd::Online { name, op } => {
+                let members = group_members(&c, &name).await?;
+                c.operation(&format!("/v1/groups/{name}/online"), op.flags.as_deref(), op.wait, &members).await?
+            }
+            GroupCmd::Offline { name, op } => {
+                let members = group_members(&c, &name).await?;
+                c.operation(&format!("/v1/groups/{name}/offline"), op.flags.as_deref(), op.wait, &members).await?
+            }
+            GroupCmd::Delete { name } => {
+                c.delete(&format!("/v1/groups/{name}")).await?;
+                c.print(&json!({ "deleted": name }), |_| format!("deleted group {name}\n"));
             }
         },
+        Command::Resource { what } => match what {
+            ResourceCmd::Create { name, group, type_name, set } => {
+                let (common, private) = split_common(pairs(&set)?);
+                let body = json!({ "name": name, "group": group, "type": type_name, "properties": common, "private": private });
+                let (_, v) = c.post("/v1/resources", body).await?;
+                c.print(&v, |_| format!("created resource {name}\n"));
+            }
+            ResourceCmd::List => c.print(&c.get("/v1/resources").await?, client::resources_table),
+            ResourceCmd::Show { name } => {
+                c.print(&c.get(&format!("/v1/resources/{name}")).await?, client::object_table)
+            }
+            ResourceCmd::Online { name, op } => {
+                c.operation(
+                    &format!("/v1/resources/{name}/online"),
+                    op.flags.as_deref(),
+                    op.wait,
+                    std::slice::from_ref(&name),
+                )
+                .await?
+            }
+            ResourceCmd::Offline { name, op } => {
+                c.operation(
+                    &format!("/v1/resources/{name}/offline"),
+                    op.flags.as_deref(),
+                    op.wait,
+                    std::slice::from_ref(&name),
+                )
+                .await?
+            }
+            ResourceCmd::Fail { name } => {
+                c.post(&format!("/v1/resources/{name}/fail"), json!({})).await?;
+                c.print(&json!({ "failed": name }), |_| {
+                    format!("failed resource {name}; the restart policy takes over\n")
+                });
+            }
+            ResourceCmd::Delete { name, force } => {
+                c.delete(&format!("/v1/resources/{name}?force={force}")).await?;
+                c.print(&json!({ "deleted": name }), |_| format!("deleted resource {name}\n"));
+            }
+            ResourceCmd::Set { name, pairs: kv } => {
+                let (common, private) = split_common(pairs(&kv)?);
+                let v = c
+                    .put(&format!("/v1/resources/{name}/properties"), json!({ "common": common, "private": private }))
+                    .await?;
+                c.print(&v, client::object_table);
+            }
+            ResourceCmd::Depend { name, expression } => {
+                let v =
+                    c.put(&format!("/v1/resources/{name}/dependencies"), json!({ "expression": expression })).await?;
+                c.print(&v, client::object_table);
+            }
+        },
+        Command::Type { what: TypeCmd::List } => c.print(&c.get("/v1/types").await?, |v| {
+            client::table(
+                &["NAME", "KIND"],
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        vec![t["name"].as_str().unwrap_or("").into(), t["spec"]["kind"].as_str().unwrap_or("").into()]
+                    })
+                    .collect(),
+            )
+        }),
+        Command::Type { what: TypeCmd::Show { name } } => {
+            c.print(&c.get(&format!("/v1/types/{name}")).await?, client::object_table)
+        }
+        Command::Events { follow, after } => events(endpoint, output, follow, after).await?,
+        Command::Apply { file, dry_run } => crate::apply::apply_file(endpoint, &file, dry_run).await?,
+        Command::Host
+        | Command::Explain { .. }
+        | Command::Bench { .. }
+        | Command::Completions { .. }
+        | Command::Node { what: NodeCmd::Run(_) } => {}
+    }
+    Ok(())
+}
+
+async fn group_members(c: &Client, group: &str) -> anyhow::Result<Vec<String>> {
+    let g = c.get(&format!("/v1/groups/{group}")).await?;
+    Ok(g["resources"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect())
+}
+
+/// Prints events (SSE from `/v1/events`); with `follow`, keeps printing new ones.
+async fn events(endpoint: &str, output: Output, follow: bool, after: u64) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/events?after={after}", endpoint.trim_end_matches('/'));
+    let resp = http.get(&url).send().await.map_err(|e| anyhow::anyhow!("cannot reach halo at {endpoint}: {e}"))?;
+    let mut stream = resp.bytes_stream();
+    let mut buffer = String::new();
+    // Without --follow, stop once the history is printed: the stream goes quiet after it.
+    let quiet = std::time::Duration::from_millis(300);
+    loop {
+        let next = if follow {
+            stream.next().await
+        } else {
+            match tokio::time::timeout(quiet, stream.next()).await {
+                Ok(n) => n,
+                Err(_) => return Ok(()),
+            }
+        };
+        let Some(chunk) = next else { return Ok(()) };
+        buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            for line in block.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    let value: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
+                    match output {
+                        Output::Json => println!("{}", value),
+                        Output::Table => println!("{}", crate::client::event_line(&value)),
+                    }
+                }
+            }
+        }
     }
 }
 

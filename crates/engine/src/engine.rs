@@ -72,6 +72,8 @@ struct Rt {
     offline_flags: OfflineFlags,
     /// The operator failed it: the terminate that follows counts as a failure.
     fail_requested: bool,
+    /// The next offline skips the graceful path (FORCE_WITH_TERMINATION).
+    terminate_next: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -514,6 +516,21 @@ impl Engine {
         self.request(targets, Desired::Offline, flags, update_persistent).await
     }
 
+    /// OfflineClusterResourceEx with FORCE_WITH_TERMINATION: straight to Terminate.
+    pub async fn terminate_resource(&self, name: &str, update_persistent: bool) -> Result<u64, EngineError> {
+        let set = |on: bool| {
+            if let Some(r) = lock(&self.rt).resources.get_mut(name) {
+                r.terminate_next = on;
+            }
+        };
+        set(true);
+        let op = self.offline_resource(name, OfflineFlags::IGNORE_RESOURCE_STATUS, update_persistent).await;
+        if op.is_err() {
+            set(false);
+        }
+        op
+    }
+
     /// Brings every resource of a group online.
     pub async fn online_group(&self, group: &str, update_persistent: bool) -> Result<u64, EngineError> {
         let targets = self.members(group)?;
@@ -820,10 +837,16 @@ impl Engine {
                         });
                         if !waiting {
                             let (id, flags) = (r.doc.id, r.offline_flags);
-                            if self.hosts.offline(id, None, flags.bits(), Vec::new()).is_ok()
+                            let sent = if r.terminate_next {
+                                self.hosts.terminate(id)
+                            } else {
+                                self.hosts.offline(id, None, flags.bits(), Vec::new())
+                            };
+                            if sent.is_ok()
                                 && let Some(r) = rt.resources.get_mut(&name)
                             {
                                 r.busy = true;
+                                r.terminate_next = false;
                             }
                         }
                     }
@@ -979,6 +1002,7 @@ impl Rt {
             locked: false,
             offline_flags: OfflineFlags::empty(),
             fail_requested: false,
+            terminate_next: false,
         }
     }
 

@@ -1,0 +1,524 @@
+//! # halo-api — the HTTP+JSON API
+//!
+//! Everything under `/v1`: nodes, resource types, groups, resources, properties, dependencies;
+//! online/offline operations answered `202 Accepted` with an operation id where WSFC answers
+//! `ERROR_IO_PENDING`, and `GET /v1/operations/{id}?wait=S` to wait for them; `/v1/status` in
+//! one read; `/v1/events` as server-sent events; `/v1/openapi.json`. Errors are JSON with the
+//! `ERROR_*` name, its number and a message; bodies are limited to [`MAX_BODY`].
+//!
+//! This crate translates HTTP to engine calls and back; it must not hold state or policy.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use halo_engine::{Engine, EngineError, OpStatus};
+use resapi::{ResourceOfflineFlags, ResourceOnlineFlags, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The longest `?wait=` honoured, in seconds.
+pub const MAX_WAIT_S: u64 = 300;
+
+/// An API error: the HTTP status, and a body naming the Win32 error.
+#[derive(Debug)]
+pub struct ApiError {
+    http: StatusCode,
+    status: Status,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: Status, message: impl Into<String>) -> Self {
+        ApiError { http: http_status(status), status, message: message.into() }
+    }
+}
+
+/// The HTTP status for a Win32 code.
+pub fn http_status(status: Status) -> StatusCode {
+    match status {
+        Status::ERROR_RESOURCE_NOT_FOUND
+        | Status::ERROR_GROUP_NOT_FOUND
+        | Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND
+        | Status::ERROR_NODE_NOT_AVAILABLE
+        | Status::ERROR_FILE_NOT_FOUND => StatusCode::NOT_FOUND,
+        Status::ERROR_OBJECT_ALREADY_EXISTS
+        | Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS
+        | Status::ERROR_DEPENDENT_RESOURCE_EXISTS
+        | Status::ERROR_RESOURCE_ONLINE
+        | Status::ERROR_INVALID_STATE
+        | Status::ERROR_RESOURCE_NOT_ONLINE
+        | Status::ERROR_CLUSTER_GROUP_BUSY => StatusCode::CONFLICT,
+        Status::ERROR_CLUSTER_NO_QUORUM | Status::ERROR_CLUSTER_SHUTTING_DOWN => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::new(e.status, e.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": self.status.name().unwrap_or("ERROR_UNKNOWN"),
+            "code": self.status.0,
+            "message": self.message,
+        });
+        (self.http, Json(body)).into_response()
+    }
+}
+
+/// JSON bodies whose every rejection (malformed, wrong type, too large) is an [`ApiError`].
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => {
+                let http = rejection.status();
+                let status = if http == StatusCode::PAYLOAD_TOO_LARGE {
+                    Status::ERROR_INSUFFICIENT_BUFFER
+                } else {
+                    Status::ERROR_INVALID_PARAMETER
+                };
+                let message = match &rejection {
+                    JsonRejection::BytesRejection(_) if http == StatusCode::PAYLOAD_TOO_LARGE => {
+                        format!("request body is larger than {MAX_BODY} bytes")
+                    }
+                    _ => format!("malformed request: {}", rejection.body_text()),
+                };
+                Err(ApiError { http, status, message })
+            }
+        }
+    }
+}
+
+type Api = Arc<Engine>;
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// The router, ready to serve.
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/nodes", get(nodes))
+        .route("/v1/nodes/{name}", get(node))
+        .route("/v1/types", get(types))
+        .route("/v1/types/{name}", get(type_))
+        .route("/v1/groups", get(groups).post(create_group))
+        .route("/v1/groups/{name}", get(group).delete(delete_group))
+        .route("/v1/groups/{name}/online", post(online_group))
+        .route("/v1/groups/{name}/offline", post(offline_group))
+        .route("/v1/resources", get(resources).post(create_resource))
+        .route("/v1/resources/{name}", get(resource).delete(delete_resource))
+        .route("/v1/resources/{name}/properties", put(set_properties).patch(set_properties))
+        .route("/v1/resources/{name}/dependencies", put(set_dependencies))
+        .route("/v1/resources/{name}/online", post(online_resource))
+        .route("/v1/resources/{name}/offline", post(offline_resource))
+        .route("/v1/resources/{name}/fail", post(fail_resource))
+        .route("/v1/operations/{id}", get(operation))
+        .route("/v1/events", get(events))
+        .route("/v1/openapi.json", get(openapi))
+        .fallback(|| async {
+            ApiError {
+                http: StatusCode::NOT_FOUND,
+                status: Status::ERROR_INVALID_FUNCTION,
+                message: "no such endpoint; see /v1/openapi.json".into(),
+            }
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(engine)
+}
+
+fn nodes_json(e: &Engine) -> serde_json::Value {
+    json!([{ "name": e.node(), "state": "Up", "id": 1 }])
+}
+
+async fn status(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(
+        json!({ "nodes": nodes_json(&e), "groups": e.groups(), "resources": e.resources(), "event_seq": e.events().last_seq() }),
+    )
+}
+
+async fn nodes(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(nodes_json(&e))
+}
+
+async fn node(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
+    if name != e.node() {
+        return Err(ApiError::new(Status::ERROR_NODE_NOT_AVAILABLE, format!("no node {name} in this cluster")));
+    }
+    Ok(Json(json!({ "name": e.node(), "state": "Up", "id": 1 })))
+}
+
+async fn types(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(json!(e.types()))
+}
+
+async fn type_(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
+    e.types()
+        .into_iter()
+        .find(|t| t.name == name)
+        .map(|t| Json(json!(t)))
+        .ok_or_else(|| ApiError::new(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}")))
+}
+
+/// `POST /v1/groups`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct NewGroup {
+    /// Its name.
+    pub name: String,
+    /// Common properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+}
+
+/// A property value as JSON gives it: text, number or boolean.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// A number.
+    Number(u64),
+    /// A boolean.
+    Bool(bool),
+}
+
+fn text(values: BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    values
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Text(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+async fn groups(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(json!(e.groups()))
+}
+
+async fn group(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
+    Ok(Json(json!(e.group(&name)?)))
+}
+
+async fn create_group(State(e): State<Api>, Body(g): Body<NewGroup>) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    e.create_group(&g.name, text(g.properties)).await?;
+    Ok((StatusCode::CREATED, Json(json!(e.group(&g.name)?))))
+}
+
+async fn delete_group(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+    e.delete_group(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/resources`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct NewResource {
+    /// Its name.
+    pub name: String,
+    /// Its group.
+    pub group: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Common properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+    /// Private properties.
+    #[serde(default)]
+    pub private: BTreeMap<String, Value>,
+    /// A dependency expression.
+    #[serde(default)]
+    pub dependencies: Option<String>,
+}
+
+async fn resources(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(json!(e.resources()))
+}
+
+async fn resource(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
+    Ok(Json(json!(e.resource(&name)?)))
+}
+
+async fn create_resource(
+    State(e): State<Api>,
+    Body(r): Body<NewResource>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    e.create_resource(&r.name, &r.group, &r.type_name, text(r.properties), text(r.private)).await?;
+    if let Some(d) = r.dependencies.filter(|d| !d.trim().is_empty()) {
+        e.set_dependencies(&r.name, &d).await?;
+    }
+    Ok((StatusCode::CREATED, Json(json!(e.resource(&r.name)?))))
+}
+
+/// Query of `DELETE /v1/resources/{name}`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    /// Delete even if the resource is in locked mode.
+    #[serde(default)]
+    pub force: bool,
+}
+
+async fn delete_resource(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<StatusCode> {
+    e.delete_resource(&name, q.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/resources/{name}/properties`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Properties {
+    /// Common properties to set.
+    #[serde(default)]
+    pub common: BTreeMap<String, Value>,
+    /// Private properties to set.
+    #[serde(default)]
+    pub private: BTreeMap<String, Value>,
+}
+
+async fn set_properties(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    Body(p): Body<Properties>,
+) -> Result<Json<serde_json::Value>> {
+    e.set_properties(&name, text(p.common), text(p.private)).await?;
+    Ok(Json(json!(e.resource(&name)?)))
+}
+
+/// `PUT /v1/resources/{name}/dependencies`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DependencyExpression {
+    /// The expression, e.g. `([ipA] or [ipB]) and [disk]`; empty removes every dependency.
+    pub expression: String,
+}
+
+async fn set_dependencies(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    Body(d): Body<DependencyExpression>,
+) -> Result<Json<serde_json::Value>> {
+    e.set_dependencies(&name, &d.expression).await?;
+    Ok(Json(json!(e.resource(&name)?)))
+}
+
+/// Body of online/offline: the client flags (`CLUSAPI_RESOURCE_*` / `CLUSAPI_GROUP_*`), as names
+/// (`"IGNORE_RESOURCE_STATUS|DO_NOT_UPDATE_PERSISTENT_STATE"`) or a number.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct OperationRequest {
+    /// The flags.
+    #[serde(default)]
+    pub flags: Option<Value>,
+}
+
+fn flag_text(v: Option<Value>) -> String {
+    match v {
+        None => String::new(),
+        Some(Value::Text(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
+    }
+}
+
+fn accepted(op: u64) -> (StatusCode, Json<serde_json::Value>) {
+    let pending = Status::ERROR_IO_PENDING;
+    (
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "operation": op, "status": "pending", "code": pending.0, "error": pending.name(), "wait": format!("/v1/operations/{op}?wait=60") }),
+        ),
+    )
+}
+
+/// Optional body: an empty POST means "no flags".
+async fn optional_body(req: Request) -> Result<OperationRequest> {
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
+        http: StatusCode::PAYLOAD_TOO_LARGE,
+        status: Status::ERROR_INSUFFICIENT_BUFFER,
+        message: format!("request body is larger than {MAX_BODY} bytes"),
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(OperationRequest::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("malformed request: {e}")))
+}
+
+async fn online_resource(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let flags = ResourceOnlineFlags::parse(&flag_text(optional_body(req).await?.flags))
+        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let update = !flags.contains(ResourceOnlineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
+    Ok(accepted(e.online_resource(&name, update).await?))
+}
+
+async fn offline_resource(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let flags = ResourceOfflineFlags::parse(&flag_text(optional_body(req).await?.flags))
+        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let update = !flags.contains(ResourceOfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
+    if flags.contains(ResourceOfflineFlags::FORCE_WITH_TERMINATION) {
+        return Ok(accepted(e.terminate_resource(&name, update).await?));
+    }
+    let mut dll = resapi::OfflineFlags::empty();
+    if flags.contains(ResourceOfflineFlags::IGNORE_RESOURCE_STATUS) {
+        dll |= resapi::OfflineFlags::IGNORE_RESOURCE_STATUS;
+    }
+    if !update {
+        dll |= resapi::OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE;
+    }
+    Ok(accepted(e.offline_resource(&name, dll, update).await?))
+}
+
+async fn fail_resource(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+    e.fail_resource(&name)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn online_group(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let flags = resapi::GroupOnlineFlags::parse(&flag_text(optional_body(req).await?.flags))
+        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let _ = flags;
+    Ok(accepted(e.online_group(&name, true).await?))
+}
+
+async fn offline_group(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let flags = resapi::GroupOfflineFlags::parse(&flag_text(optional_body(req).await?.flags))
+        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let mut dll = resapi::OfflineFlags::empty();
+    if flags.contains(resapi::GroupOfflineFlags::IGNORE_RESOURCE_STATUS) {
+        dll |= resapi::OfflineFlags::IGNORE_RESOURCE_STATUS;
+    }
+    Ok(accepted(e.offline_group(&name, dll, true).await?))
+}
+
+/// Query of `GET /v1/operations/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// Seconds to wait for the operation to end (at most [`MAX_WAIT_S`]).
+    #[serde(default)]
+    pub wait: u64,
+}
+
+async fn operation(
+    State(e): State<Api>,
+    Path(id): Path<u64>,
+    Query(q): Query<WaitQuery>,
+) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    let status = if q.wait > 0 {
+        e.wait(id, Duration::from_secs(q.wait.min(MAX_WAIT_S))).await?
+    } else {
+        e.operation(id).ok_or_else(|| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("no operation {id}")))?
+    };
+    let http = if status == OpStatus::Pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((http, Json(json!({ "operation": id, "result": status }))))
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Replay events after this sequence number (from the node's recent history).
+    #[serde(default)]
+    pub after: u64,
+}
+
+async fn events(
+    State(e): State<Api>,
+    Query(q): Query<EventsQuery>,
+) -> Sse<impl futures_util::Stream<Item = std::result::Result<SseEvent, Infallible>>> {
+    let (past, rx) = e.events().subscribe(q.after);
+    let past = futures_util::stream::iter(past);
+    let live = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => return Some((ev, rx)),
+                // A slow client missed events; it resumes with the next ones.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    let stream = past.chain(live).map(|ev| {
+        let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
+        Ok(SseEvent::default().id(ev.seq.to_string()).data(data))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub fn openapi_document() -> serde_json::Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let op = |summary: &str| json!({ "summary": summary, "responses": { "200": { "description": "OK" }, "default": { "description": "error", "content": { "application/json": { "schema": error } } } } });
+    let accepted = |summary: &str| json!({ "summary": summary, "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "flags": { "type": ["string", "integer"] } } } } } }, "responses": { "202": { "description": "accepted: ERROR_IO_PENDING with an operation id" }, "default": { "description": "error", "content": { "application/json": { "schema": error } } } } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "halo", "version": env!("CARGO_PKG_VERSION"), "description": "halo failover cluster API" },
+        "paths": {
+            "/v1/status": { "get": op("nodes, groups and resources in one read") },
+            "/v1/nodes": { "get": op("list nodes") },
+            "/v1/nodes/{name}": { "get": op("one node") },
+            "/v1/types": { "get": op("list resource types") },
+            "/v1/types/{name}": { "get": op("one resource type") },
+            "/v1/groups": { "get": op("list groups"), "post": op("create a group: {name, properties}") },
+            "/v1/groups/{name}": { "get": op("one group"), "delete": op("delete an empty group") },
+            "/v1/groups/{name}/online": { "post": accepted("bring a group online") },
+            "/v1/groups/{name}/offline": { "post": accepted("take a group offline") },
+            "/v1/resources": { "get": op("list resources"), "post": op("create a resource: {name, group, type, properties, private, dependencies}") },
+            "/v1/resources/{name}": { "get": op("one resource"), "delete": op("delete an offline resource (?force=true past locked mode)") },
+            "/v1/resources/{name}/properties": { "put": op("set common and private properties: {common, private}") },
+            "/v1/resources/{name}/dependencies": { "put": op("replace dependencies: {expression}") },
+            "/v1/resources/{name}/online": { "post": accepted("bring a resource online (CLUSAPI_RESOURCE_ONLINE_* flags)") },
+            "/v1/resources/{name}/offline": { "post": accepted("take a resource offline (CLUSAPI_RESOURCE_OFFLINE_* flags)") },
+            "/v1/resources/{name}/fail": { "post": op("fail a resource (FailClusterResource)") },
+            "/v1/operations/{id}": { "get": op("an operation's status; ?wait=SECONDS waits for it") },
+            "/v1/events": { "get": op("server-sent events; ?after=SEQ replays recent history") },
+            "/v1/openapi.json": { "get": op("this document") },
+        },
+        "components": { "schemas": { "Error": { "type": "object", "required": ["error", "code", "message"], "properties": {
+            "error": { "type": "string", "description": "ERROR_* name" },
+            "code": { "type": "integer", "description": "Win32 code" },
+            "message": { "type": "string" } } } } },
+    })
+}

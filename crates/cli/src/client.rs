@@ -1,0 +1,263 @@
+//! The operator commands: talk to a node's HTTP API and print tables or JSON.
+
+use anyhow::{Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Human tables.
+    Table,
+    /// The API's JSON.
+    Json,
+}
+
+/// A connection to a node's API.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    /// How to print.
+    pub output: Output,
+}
+
+impl Client {
+    /// A client for `endpoint` (`http://127.0.0.1:7480`).
+    pub fn new(endpoint: &str, output: Output) -> Result<Client> {
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
+        Ok(Client { base: endpoint.trim_end_matches('/').to_string(), http, output })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
+        let resp = req.send().await.map_err(|e| anyhow!("cannot reach halo at {}: {e}", self.base))?;
+        let code = resp.status().as_u16();
+        let text = resp.text().await?;
+        let body: Value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if code >= 400 {
+            let name = body.get("error").and_then(Value::as_str).unwrap_or("ERROR");
+            let number = body.get("code").and_then(Value::as_u64).unwrap_or(0);
+            let message = body.get("message").and_then(Value::as_str).unwrap_or("");
+            bail!("{name} ({number}): {message}");
+        }
+        Ok((code, body))
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        Ok(self.send(self.http.get(format!("{}{path}", self.base))).await?.1)
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value> {
+        Ok(self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await?.1)
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        self.send(self.http.delete(format!("{}{path}", self.base))).await.map(drop)
+    }
+
+    /// Prints a value as JSON, or with `table` for humans.
+    pub fn print(&self, value: &Value, table: impl Fn(&Value) -> String) {
+        match self.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+            Output::Table => print!("{}", table(value)),
+        }
+    }
+
+    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr.
+    pub async fn operation(&self, path: &str, flags: Option<&str>, wait: bool, watch: &[String]) -> Result<()> {
+        let body = match flags {
+            Some(f) => json!({ "flags": f }),
+            None => json!({}),
+        };
+        let (_, accepted) = self.post(path, body).await?;
+        let op = accepted
+            .get("operation")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| anyhow!("no operation id in {accepted}"))?;
+        if !wait {
+            self.print(&accepted, |_| format!("operation {op} accepted (ERROR_IO_PENDING); follow it with --wait\n"));
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let result = self.get(&format!("/v1/operations/{op}?wait=1")).await?;
+            let status = result.pointer("/result/status").and_then(Value::as_str).unwrap_or("pending").to_string();
+            let progress = self.progress(watch).await.unwrap_or_default();
+            if progress != last {
+                eprintln!("[{:>5.1}s] {progress}", started.elapsed().as_secs_f64());
+                last = progress;
+            }
+            match status.as_str() {
+                "succeeded" => {
+                    self.print(&result, |_| format!("operation {op} succeeded\n"));
+                    return Ok(());
+                }
+                "failed" => {
+                    let message = result.pointer("/result/message").and_then(Value::as_str).unwrap_or("failed");
+                    let code = result.pointer("/result/code").and_then(Value::as_u64).unwrap_or(0);
+                    let name = resapi::Status(u32::try_from(code).unwrap_or(u32::MAX));
+                    bail!("{}: {message}", name.name().unwrap_or("ERROR"));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn progress(&self, names: &[String]) -> Result<String> {
+        let resources = self.get("/v1/resources").await?;
+        let items: Vec<String> = resources
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| names.is_empty() || r["name"].as_str().is_some_and(|n| names.iter().any(|w| w == n)))
+            .map(|r| format!("{}={}", r["name"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
+            .collect();
+        Ok(items.join(" "))
+    }
+}
+
+/// Splits `KEY=VALUE` arguments.
+pub fn pairs(args: &[String]) -> Result<BTreeMap<String, String>> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(anyhow!("{a:?} is not KEY=VALUE")),
+        })
+        .collect()
+}
+
+/// Splits properties into common (declared by the engine) and private (everything else).
+pub fn split_common(all: BTreeMap<String, String>) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let is_common = |k: &str| halo_engine::model::RESOURCE_COMMON.items.iter().any(|i| i.name.eq_ignore_ascii_case(k));
+    all.into_iter().partition(|(k, _)| is_common(k))
+}
+
+/// Renders rows as an aligned table.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.len());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The `halo status` screen.
+pub fn status_table(v: &Value) -> String {
+    let nodes: Vec<Vec<String>> =
+        v["nodes"].as_array().into_iter().flatten().map(|n| vec![s(n, "name"), s(n, "state")]).collect();
+    let groups: Vec<Vec<String>> = v["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            vec![s(g, "name"), s(g, "state"), s(g, "owner"), g["resources"].as_array().map_or(0, Vec::len).to_string()]
+        })
+        .collect();
+    format!(
+        "NODES\n{}\nGROUPS\n{}\nRESOURCES\n{}",
+        table(&["NAME", "STATE"], nodes),
+        table(&["NAME", "STATE", "OWNER", "RESOURCES"], groups),
+        resources_table(&v["resources"])
+    )
+}
+
+/// A resource list.
+pub fn resources_table(v: &Value) -> String {
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            vec![s(r, "name"), s(r, "group"), s(r, "type_name"), s(r, "state"), s(r, "owner"), s(r, "dependencies")]
+        })
+        .collect();
+    table(&["NAME", "GROUP", "TYPE", "STATE", "OWNER", "DEPENDS ON"], rows)
+}
+
+/// A group list.
+pub fn groups_table(v: &Value) -> String {
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let members: Vec<&str> =
+                g["resources"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            vec![s(g, "name"), s(g, "state"), s(g, "owner"), members.join(",")]
+        })
+        .collect();
+    table(&["NAME", "STATE", "OWNER", "RESOURCES"], rows)
+}
+
+/// One object's fields, one per line.
+pub fn object_table(v: &Value) -> String {
+    let mut out = String::new();
+    if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            let text = match val {
+                Value::String(s) => s.clone(),
+                Value::Object(o) if o.is_empty() => String::new(),
+                Value::Object(o) => o
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            out.push_str(&format!("{k:<14} {text}\n"));
+        }
+    }
+    out
+}
+
+/// An event as one line.
+pub fn event_line(e: &Value) -> String {
+    let kind = s(e, "kind");
+    let detail = match kind.as_str() {
+        "resource_state" => format!(
+            "{} ({}) -> {} [{}] {}",
+            s(e, "resource"),
+            s(e, "group"),
+            s(e, "state"),
+            resapi::Status(e["status"].as_u64().unwrap_or(0) as u32),
+            s(e, "cause")
+        ),
+        "group_state" => format!("{} -> {}", s(e, "group"), s(e, "state")),
+        "added" | "deleted" => format!("{} {}", s(e, "object"), s(e, "name")),
+        "property" => format!("{} {}: {}", s(e, "object"), s(e, "name"), e["properties"]),
+        "log" => format!("{} {}: {}", s(e, "resource"), s(e, "level"), s(e, "message")),
+        "node_state" => format!("{} -> {}", s(e, "node"), s(e, "state")),
+        _ => e.to_string(),
+    };
+    format!("{:>6} {:<15} {detail}", s(e, "seq"), kind)
+}

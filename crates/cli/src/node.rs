@@ -1,0 +1,113 @@
+//! `halo node run`: the node daemon — cluster database, engine, hosts and the HTTP API.
+
+use anyhow::{Context, Result};
+use halo_cluster::ClusterDb;
+use halo_engine::{Engine, OpStatus};
+use halo_host::client::{HostCommand, HostManager};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a host may run without hearing from this daemon before it stops every resource.
+pub const LEASE: Duration = Duration::from_secs(5);
+/// How often the lease is renewed.
+pub const LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for groups to go offline.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Options of `halo node run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeRun {
+    /// Where the cluster database and the lock live.
+    #[arg(long, default_value = "./halo-data")]
+    pub data_dir: PathBuf,
+    /// This node's name (default: the host name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Address of the HTTP API (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:7480")]
+    pub listen: SocketAddr,
+    /// A configuration to apply once the node is up (as `halo apply -f`).
+    #[arg(long)]
+    pub apply: Option<PathBuf>,
+}
+
+impl NodeRun {
+    /// Runs the daemon until SIGTERM or SIGINT, then takes every group offline (keeping their
+    /// persistent state) and exits.
+    pub fn run(&self) -> Result<()> {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+        tokio::runtime::Runtime::new()?.block_on(self.serve())
+    }
+
+    async fn serve(&self) -> Result<()> {
+        let name = match &self.name {
+            Some(n) => n.clone(),
+            None => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "node-1".into()),
+        };
+        halo_engine::model::check_name("node", &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let db = ClusterDb::open(&self.data_dir, &self.listen.to_string()).await?;
+        tracing::info!(path = %db.path().display(), "cluster database open");
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.listen))?;
+        let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
+        let engine =
+            Engine::start(&name, Arc::new(db), hosts.clone(), facts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        tokio::spawn(async move {
+            loop {
+                hosts.renew_lease(LEASE);
+                tokio::time::sleep(LEASE_RENEWAL).await;
+            }
+        });
+        tracing::info!(node = %name, listen = %self.listen, "halo node running");
+        println!("halo node {name} listening on http://{}", self.listen);
+        if let Some(file) = self.apply.clone() {
+            let endpoint = format!("http://{}", self.listen);
+            tokio::spawn(async move {
+                if let Err(e) = crate::apply::apply_file(&endpoint, &file, false).await {
+                    eprintln!("halo: applying {}: {e:#}", file.display());
+                }
+            });
+        }
+        let stopping = engine.clone();
+        axum::serve(listener, halo_api::router(engine.clone()))
+            .with_graceful_shutdown(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down: taking every group offline");
+                match stopping.shutdown(SHUTDOWN_TIMEOUT).await {
+                    Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
+                    Ok(other) => tracing::warn!(?other, "shutdown did not complete cleanly"),
+                    Err(e) => tracing::error!(%e, "shutdown failed"),
+                }
+            })
+            .await?;
+        engine.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the daemon runs until killed; hosts still stop with it.
+        _ => std::future::pending::<()>().await,
+    }
+}

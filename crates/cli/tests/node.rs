@@ -1,0 +1,373 @@
+//! The node daemon end to end: a real `halo node run` process driven through the CLI and the
+//! HTTP API — round trips, persistent state across SIGTERM and SIGKILL, and a table of bad input
+//! each answered with its error while nothing is lost.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const HALO: &str = env!("CARGO_BIN_EXE_halo");
+
+struct Node {
+    child: Child,
+    endpoint: String,
+}
+
+impl Node {
+    /// Starts a daemon and returns once it says it is listening.
+    fn start(dir: &Path, port: u16) -> Node {
+        let mut child = Command::new(HALO)
+            .args(["node", "run", "--name", "n1", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "daemon said {line:?}");
+        Node { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(HALO).arg("--endpoint").arg(&self.endpoint).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "halo {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn signal(&mut self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits (through the event stream) until every named resource is in `state`.
+    async fn until_all(&self, names: &[&str], state: &str) {
+        let url = format!("{}/v1/events?after=0", self.endpoint);
+        let resp = reqwest::get(url).await.unwrap();
+        let mut stream = resp.bytes_stream();
+        let mut buf = String::new();
+        let mut current = std::collections::BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let status: Value =
+                serde_json::from_str(&String::from_utf8_lossy(&self.cli(&["--output", "json", "status"]).stdout))
+                    .unwrap_or_default();
+            for r in status["resources"].as_array().into_iter().flatten() {
+                current.insert(
+                    r["name"].as_str().unwrap_or("").to_string(),
+                    r["state"].as_str().unwrap_or("").to_string(),
+                );
+            }
+            if names.iter().all(|n| current.get(*n).map(String::as_str) == Some(state)) {
+                return;
+            }
+            // Wait for the next event before looking again.
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => panic!("{names:?} never all {state}: {current:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs `body` over a raw connection; returns the HTTP status and the response body.
+fn post_raw(port: u16, path: &str, body: String) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        // The node may close the connection early; that is the point.
+        let _ = writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(body.as_bytes()));
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let _ = sender.join();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn cli_and_api_round_trips_and_persistent_state_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut node = Node::start(dir.path(), port);
+    node.ok(&["group", "create", "web"]);
+    node.ok(&["resource", "create", "disk", "--group", "web", "--type", "dummy", "--set", "OnlineDelayMs=50"]);
+    node.ok(&["resource", "create", "app", "--group", "web", "--type", "dummy", "--set", "RestartThreshold=5"]);
+    node.ok(&["resource", "depend", "app", "[disk]"]);
+    node.ok(&["resource", "create", "idle", "--group", "web", "--type", "dummy"]);
+    node.ok(&["resource", "online", "app", "--wait"]);
+    let status = node.json(&["status"]);
+    let state = |s: &Value, n: &str| {
+        s["resources"].as_array().unwrap().iter().find(|r| r["name"] == n).unwrap()["state"].clone()
+    };
+    assert_eq!(
+        (state(&status, "app"), state(&status, "disk"), state(&status, "idle")),
+        (json!("Online"), json!("Online"), json!("Offline"))
+    );
+    let app = node.json(&["resource", "show", "app"]);
+    assert_eq!((app["common"]["RestartThreshold"].clone(), app["dependencies"].clone()), (json!("5"), json!("[disk]")));
+    let table = node.ok(&["status"]);
+    assert!(table.contains("GROUPS") && table.contains("web") && table.contains("PartialOnline"), "{table}");
+    assert!(node.ok(&["type", "list"]).contains("ocf"));
+    assert!(node.ok(&["events"]).contains("app (web) -> Online"));
+
+    // SIGTERM: groups go offline without touching persistent state; the next start restores them.
+    node.signal(nix::sys::signal::Signal::SIGTERM);
+    let node = Node::start(dir.path(), port);
+    node.until_all(&["app", "disk"], "Online").await;
+    assert_eq!(state(&node.json(&["status"]), "idle"), json!("Offline"));
+    drop(node);
+
+    // SIGKILL: the next start brings them back too.
+    let mut node = Node::start(dir.path(), port);
+    node.until_all(&["app", "disk"], "Online").await;
+    node.signal(nix::sys::signal::Signal::SIGKILL);
+    let node = Node::start(dir.path(), port);
+    node.until_all(&["app", "disk"], "Online").await;
+}
+
+#[tokio::test]
+async fn a_killed_daemon_leaves_no_resource_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let mut node = Node::start(&dir.path().join("data"), free_port());
+    node.ok(&["group", "create", "g"]);
+    let args = format!("Arguments=-c 'echo $$ > {}; exec sleep 600'", pidfile.display());
+    let probe = format!("ProbeCommand=test -s {}", pidfile.display());
+    node.ok(&[
+        "resource",
+        "create",
+        "sleeper",
+        "--group",
+        "g",
+        "--type",
+        "process",
+        "--set",
+        "Command=/bin/sh",
+        "--set",
+        &args,
+        "--set",
+        &probe,
+    ]);
+    node.ok(&["group", "online", "g", "--wait"]);
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    node.signal(nix::sys::signal::Signal::SIGKILL);
+    // The host sees its parent gone and stops the process group; the lease is the backstop.
+    let gone = (0..500).any(|_| {
+        let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+        if running {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        !running
+    });
+    assert!(gone, "pid {pid} outlived the daemon by 5 s");
+}
+
+#[tokio::test]
+async fn bad_input_gets_its_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let node = Node::start(dir.path(), port);
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["group", "create", "h"]);
+    node.ok(&["resource", "create", "a", "--group", "g", "--type", "dummy"]);
+    node.ok(&["resource", "create", "b", "--group", "g", "--type", "dummy"]);
+    node.ok(&["resource", "create", "x", "--group", "h", "--type", "dummy"]);
+    node.ok(&["resource", "depend", "a", "[b]"]);
+    let before = node.json(&["status"]);
+
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", node.endpoint);
+    let check = |resp: reqwest::Response, http_status: u16, error: &'static str| async move {
+        let got = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!((got, body["error"].as_str().unwrap_or("")), (http_status, error), "{body}");
+        assert!(!body["message"].as_str().unwrap_or("").is_empty());
+    };
+    // Invalid flags.
+    check(
+        http.post(url("/v1/resources/a/offline")).json(&json!({ "flags": "0x80" })).send().await.unwrap(),
+        400,
+        "ERROR_INVALID_PARAMETER",
+    )
+    .await;
+    // Unknown type.
+    check(
+        http.post(url("/v1/resources"))
+            .json(&json!({ "name": "n", "group": "g", "type": "nope" }))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND",
+    )
+    .await;
+    // Cyclic dependency.
+    check(
+        http.put(url("/v1/resources/b/dependencies")).json(&json!({ "expression": "[a]" })).send().await.unwrap(),
+        400,
+        "ERROR_CIRCULAR_DEPENDENCY",
+    )
+    .await;
+    // Cross-group dependency.
+    check(
+        http.put(url("/v1/resources/b/dependencies")).json(&json!({ "expression": "[x]" })).send().await.unwrap(),
+        400,
+        "ERROR_DEPENDENCY_NOT_ALLOWED",
+    )
+    .await;
+    // Property out of range.
+    check(
+        http.put(url("/v1/resources/a/properties"))
+            .json(&json!({ "common": { "RestartAction": 7 } }))
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS",
+    )
+    .await;
+    // Malformed JSON.
+    check(
+        http.post(url("/v1/groups"))
+            .header("content-type", "application/json")
+            .body("{\"name\": ")
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "ERROR_INVALID_PARAMETER",
+    )
+    .await;
+    // A 10 MB body: the node answers before the client has finished sending, so read the
+    // answer on its own while a thread writes.
+    let (code, body) = post_raw(port, "/v1/groups", format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)));
+    assert_eq!(code, 413, "{body}");
+    assert!(body.contains("ERROR_INSUFFICIENT_BUFFER"), "{body}");
+    // Unknown objects and endpoints.
+    check(http.get(url("/v1/resources/nope")).send().await.unwrap(), 404, "ERROR_RESOURCE_NOT_FOUND").await;
+    // The CLI reports the error's name and fails.
+    let out = node.cli(&["resource", "depend", "b", "[a]"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CIRCULAR_DEPENDENCY (5016)"));
+    // A second daemon on the same data directory is refused with a clear error.
+    let second = Command::new(HALO)
+        .args(["node", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("in use by another halo node"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // Nothing was lost or changed.
+    let mut after = node.json(&["status"]);
+    after["event_seq"] = before["event_seq"].clone();
+    assert_eq!(before, after);
+    let spec: Value = reqwest::get(url("/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn apply_converges_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"), free_port());
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[group]]
+name = "g"
+online = true
+
+[[resource]]
+name = "db"
+group = "g"
+type = "dummy"
+
+[[resource]]
+name = "app"
+group = "g"
+type = "dummy"
+depends = "[db]"
+properties = { RestartThreshold = 4 }
+private = { OnlineDelayMs = 10 }
+"#,
+    )
+    .unwrap();
+    let first = node.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        first.contains("+ group g") && first.contains("+ resource db") && first.contains("+ resource app"),
+        "{first}"
+    );
+    assert!(first.contains("> online group g"), "{first}");
+    node.until_all(&["db", "app"], "Online").await;
+    let second = node.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(second.trim(), "no changes");
+    // A changed property is reported and applied; nothing else moves.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file).unwrap().replace("RestartThreshold = 4", "RestartThreshold = 6"),
+    )
+    .unwrap();
+    let third = node.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(third.trim(), "~ resource app: RestartThreshold = \"6\"");
+    assert_eq!(node.json(&["resource", "show", "app"])["common"]["RestartThreshold"], "6");
+    // A bad file is refused with the reason, before anything changes.
+    std::fs::write(&file, "[[group]]\nname = \"x\"\ncolour = \"red\"\n").unwrap();
+    let out = node.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_example_configuration_parses_and_completions_print() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/halo.toml");
+    // A dry run against no node fails only at the network: the file itself must parse.
+    let out = Command::new(HALO)
+        .args(["--endpoint", "http://127.0.0.1:9", "apply", "--dry-run", "-f"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach halo"), "{err}");
+    let out = Command::new(HALO).args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("_halo"));
+}
