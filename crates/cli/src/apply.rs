@@ -108,32 +108,63 @@ pub async fn apply_file(endpoint: &str, path: &Path, dry_run: bool) -> Result<()
 
 /// Converges the cluster towards `config`, printing every change.
 pub async fn apply(client: &Client, config: &Config, dry_run: bool) -> Result<()> {
-    let mut changes = 0;
-    let mut say = |line: String| {
-        changes += 1;
-        println!("{line}");
-    };
+    converge(client, config, dry_run, true).await
+}
+
+/// `apply` without printing (benchmarks).
+pub async fn apply_quietly(client: &Client, config: &Config) -> Result<()> {
+    converge(client, config, false, false).await
+}
+
+/// How many requests `apply` keeps in flight: the cluster database batches concurrent writes.
+const IN_FLIGHT: usize = 32;
+
+/// One change `apply` makes.
+enum Change {
+    Post(String, Value),
+    Put(String, Value),
+}
+
+/// Runs changes concurrently; the first error wins.
+async fn run(client: &Client, changes: Vec<Change>) -> Result<()> {
+    use futures_util::StreamExt;
+    let results: Vec<Result<()>> = futures_util::stream::iter(changes)
+        .map(|c| async move {
+            match c {
+                Change::Post(path, body) => client.post(&path, body).await.map(drop),
+                Change::Put(path, body) => client.put(&path, body).await.map(drop),
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn converge(client: &Client, config: &Config, dry_run: bool, print: bool) -> Result<()> {
+    let mut lines = Vec::new();
+    let (mut groups_new, mut resources_new, mut updates, mut onlines) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let groups = client.get("/v1/groups").await?;
+    let resources = client.get("/v1/resources").await?;
     let find = |list: &Value, name: &str| list.as_array().and_then(|a| a.iter().find(|o| o["name"] == name).cloned());
     for g in &config.groups {
-        let props = text(&g.properties)?;
         if find(&groups, &g.name).is_none() {
-            say(format!("+ group {}", g.name));
-            if !dry_run {
-                client.post("/v1/groups", json!({ "name": g.name, "properties": props })).await?;
-            }
+            lines.push(format!("+ group {}", g.name));
+            groups_new
+                .push(Change::Post("/v1/groups".into(), json!({ "name": g.name, "properties": text(&g.properties)? })));
         }
     }
-    let resources = client.get("/v1/resources").await?;
     for r in &config.resources {
         let (common, private) = (text(&r.properties)?, text(&r.private)?);
-        match find(&resources, &r.name) {
+        let normalized =
+            halo_engine::deps::Dependencies::parse(&r.depends).map(|d| d.to_string()).unwrap_or(r.depends.clone());
+        let current = find(&resources, &r.name);
+        match &current {
             None => {
-                say(format!("+ resource {} ({} in {})", r.name, r.type_name, r.group));
-                if !dry_run {
-                    let body = json!({ "name": r.name, "group": r.group, "type": r.type_name, "properties": common, "private": private, "dependencies": r.depends });
-                    client.post("/v1/resources", body).await?;
-                }
+                lines.push(format!("+ resource {} ({} in {})", r.name, r.type_name, r.group));
+                let body = json!({ "name": r.name, "group": r.group, "type": r.type_name, "properties": common, "private": private });
+                resources_new.push(Change::Post("/v1/resources".into(), body));
             }
             Some(current) => {
                 if current["group"] != r.group.as_str() || current["type_name"] != r.type_name.as_str() {
@@ -148,42 +179,47 @@ pub async fn apply(client: &Client, config: &Config, dry_run: bool) -> Result<()
                 }
                 let (c, p) = (changed(&current["common"], &common), changed(&current["private"], &private));
                 for (k, v) in c.iter().chain(p.iter()) {
-                    say(format!("~ resource {}: {k} = {v:?}", r.name));
+                    lines.push(format!("~ resource {}: {k} = {v:?}", r.name));
                 }
-                if !dry_run && (!c.is_empty() || !p.is_empty()) {
-                    client
-                        .put(&format!("/v1/resources/{}/properties", r.name), json!({ "common": c, "private": p }))
-                        .await?;
-                }
-                let normalized = halo_engine::deps::Dependencies::parse(&r.depends)
-                    .map(|d| d.to_string())
-                    .unwrap_or(r.depends.clone());
-                if current["dependencies"].as_str() != Some(normalized.as_str()) {
-                    say(format!("~ resource {}: depends on {normalized:?}", r.name));
-                    if !dry_run {
-                        client
-                            .put(&format!("/v1/resources/{}/dependencies", r.name), json!({ "expression": r.depends }))
-                            .await?;
-                    }
+                if !c.is_empty() || !p.is_empty() {
+                    updates.push(Change::Put(
+                        format!("/v1/resources/{}/properties", r.name),
+                        json!({ "common": c, "private": p }),
+                    ));
                 }
             }
+        }
+        let current_deps =
+            current.as_ref().and_then(|c| c["dependencies"].as_str().map(str::to_string)).unwrap_or_default();
+        if current_deps != normalized {
+            lines.push(format!("~ resource {}: depends on {normalized:?}", r.name));
+            updates.push(Change::Put(
+                format!("/v1/resources/{}/dependencies", r.name),
+                json!({ "expression": r.depends }),
+            ));
         }
     }
     for g in config.groups.iter().filter(|g| g.online) {
-        let state = if dry_run {
-            String::new()
-        } else {
-            client.get(&format!("/v1/groups/{}", g.name)).await?["state"].as_str().unwrap_or("").to_string()
-        };
+        let state = find(&groups, &g.name).and_then(|g| g["state"].as_str().map(str::to_string)).unwrap_or_default();
         if state != "Online" {
-            say(format!("> online group {}", g.name));
-            if !dry_run {
-                client.post(&format!("/v1/groups/{}/online", g.name), json!({})).await?;
-            }
+            lines.push(format!("> online group {}", g.name));
+            onlines.push(Change::Post(format!("/v1/groups/{}/online", g.name), json!({})));
         }
     }
-    if changes == 0 {
-        println!("no changes");
+    if print {
+        for l in &lines {
+            println!("{l}");
+        }
+        if lines.is_empty() {
+            println!("no changes");
+        }
+    }
+    if dry_run {
+        return Ok(());
+    }
+    // Groups before their resources, resources before the dependencies that name them.
+    for phase in [groups_new, resources_new, updates, onlines] {
+        run(client, phase).await?;
     }
     Ok(())
 }

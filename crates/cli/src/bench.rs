@@ -256,3 +256,223 @@ impl HostBench {
 
 /// Where Debian installs OCF agents.
 const OCF_ROOT: &str = "/usr/lib/ocf";
+
+/// `halo bench node`: a real daemon, driven through its API.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeBench {
+    /// Dummy resources to apply and bring online.
+    #[arg(long, default_value_t = 1000)]
+    pub resources: usize,
+    /// Groups they are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub groups: usize,
+    /// ocf:heartbeat:Dummy resources to apply and bring online.
+    #[arg(long, default_value_t = 200)]
+    pub ocf_resources: usize,
+    /// Seconds of sequential status reads.
+    #[arg(long, default_value_t = 3)]
+    pub status_seconds: u64,
+}
+
+struct Daemon {
+    child: std::process::Child,
+    endpoint: String,
+    _dir: tempdir::Dir,
+}
+
+/// A scratch directory removed on drop (the bench cannot use dev-dependencies).
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM: let it take the groups offline and stop its hosts.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon() -> Result<Daemon> {
+    use std::io::BufRead;
+    let dir = std::env::temp_dir().join(format!("halo-bench-node-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["node", "run", "--name", "bench", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no daemon stdout"))?;
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    if !line.contains("listening on") {
+        bail!("the daemon did not start: {line:?}");
+    }
+    Ok(Daemon { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: tempdir::Dir(dir) })
+}
+
+/// Resident memory of a process and all its descendants, in bytes.
+fn tree_rss(root: u32) -> Result<u64> {
+    let mut total = usage(root)?.1;
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Ok(total) };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid =
+            stat.rsplit_once(") ").and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(root) {
+            total += tree_rss(pid)?;
+        }
+    }
+    Ok(total)
+}
+
+impl NodeBench {
+    /// Runs every measurement and prints one JSON document.
+    pub fn run(&self) -> Result<()> {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let report = runtime.block_on(self.measure())?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(())
+    }
+
+    async fn wait_online(client: &crate::client::Client, names: &HashSet<String>) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let status = client.get("/v1/status").await?;
+            let online = status["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["state"] == "Online" && r["name"].as_str().is_some_and(|n| names.contains(n)))
+                .count();
+            if online == names.len() {
+                return Ok(());
+            }
+            if let Some(failed) = status["resources"].as_array().into_iter().flatten().find(|r| r["state"] == "Failed")
+            {
+                bail!("{} failed: {}", failed["name"], failed["status_text"]);
+            }
+            if Instant::now() > deadline {
+                bail!("only {online} of {} online after 600 s", names.len());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn apply_and_online(
+        &self,
+        client: &crate::client::Client,
+        config: &crate::apply::Config,
+        names: &HashSet<String>,
+    ) -> Result<(f64, f64)> {
+        let t = Instant::now();
+        crate::apply::apply_quietly(client, config).await?;
+        let applied = t.elapsed().as_secs_f64();
+        Self::wait_online(client, names).await?;
+        Ok((applied, t.elapsed().as_secs_f64()))
+    }
+
+    async fn measure(&self) -> Result<serde_json::Value> {
+        use crate::apply::{Config, GroupConfig, ResourceConfig};
+        let daemon = start_daemon()?;
+        let client = crate::client::Client::new(&daemon.endpoint, crate::client::Output::Json)?;
+        let (_, rss_empty) = usage(daemon.child.id())?;
+
+        let mut config = Config::default();
+        let mut names = HashSet::new();
+        for g in 0..self.groups {
+            config.groups.push(GroupConfig { name: format!("g{g}"), online: true, properties: Default::default() });
+        }
+        for r in 0..self.resources {
+            let name = format!("d{r}");
+            names.insert(name.clone());
+            config.resources.push(ResourceConfig {
+                name,
+                group: format!("g{}", r % self.groups.max(1)),
+                type_name: "dummy".into(),
+                depends: String::new(),
+                properties: Default::default(),
+                private: Default::default(),
+            });
+        }
+        let (dummy_apply_s, dummy_total_s) = self.apply_and_online(&client, &config, &names).await?;
+        // Let polls settle, then measure memory with every resource online and idle.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_idle = tree_rss(daemon.child.id())?;
+
+        let t = Instant::now();
+        let mut reads = 0u64;
+        while t.elapsed() < Duration::from_secs(self.status_seconds) {
+            client.get("/v1/status").await?;
+            reads += 1;
+        }
+        let reads_per_s = reads as f64 / t.elapsed().as_secs_f64();
+
+        let ocf = if Path::new(OCF_ROOT).join("resource.d/heartbeat/Dummy").is_file() {
+            let states = daemon._dir.0.join("ocf-state");
+            std::fs::create_dir_all(&states)?;
+            let mut config = Config::default();
+            let mut names = HashSet::new();
+            let groups = (self.ocf_resources / 10).max(1);
+            for g in 0..groups {
+                config.groups.push(GroupConfig { name: format!("o{g}"), online: true, properties: Default::default() });
+            }
+            for r in 0..self.ocf_resources {
+                let name = format!("ocf{r}");
+                names.insert(name.clone());
+                let mut private = std::collections::BTreeMap::new();
+                private.insert("Agent".to_string(), toml::Value::String("heartbeat:Dummy".into()));
+                private.insert(
+                    "state".to_string(),
+                    toml::Value::String(states.join(format!("{name}.state")).display().to_string()),
+                );
+                config.resources.push(ResourceConfig {
+                    name,
+                    group: format!("o{}", r % groups),
+                    type_name: "ocf".into(),
+                    depends: String::new(),
+                    properties: Default::default(),
+                    private,
+                });
+            }
+            let (apply_s, total_s) = self.apply_and_online(&client, &config, &names).await?;
+            serde_json::json!({
+                "resources": self.ocf_resources,
+                "apply_s": apply_s,
+                "apply_to_all_online_s": total_s,
+                "target_s": 3.0,
+                "pacemaker_50_in_one_update_s": 1.61,
+            })
+        } else {
+            serde_json::json!({ "skipped": "resource-agents is not installed" })
+        };
+
+        Ok(serde_json::json!({
+            "benchmark": "node",
+            "dummy": {
+                "resources": self.resources,
+                "groups": self.groups,
+                "apply_s": dummy_apply_s,
+                "apply_to_all_online_s": dummy_total_s,
+                "target_s": 1.0,
+            },
+            "status_reads_per_s": { "resources": self.resources, "reads_per_s": reads_per_s, "sequential": true },
+            "memory": {
+                "daemon_rss_empty_bytes": rss_empty,
+                "daemon_and_hosts_rss_idle_bytes": rss_idle,
+                "with_resources_online": self.resources,
+                "target_bytes": 40 * 1024 * 1024,
+            },
+            "ocf_heartbeat_dummy": ocf,
+        }))
+    }
+}

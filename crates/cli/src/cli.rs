@@ -234,6 +234,8 @@ enum TypeCmd {
 enum BenchWhat {
     /// The resource host: call round trip, polling CPU and memory, OCF overhead.
     Host(crate::bench::HostBench),
+    /// A node daemon: apply → online for dummy and OCF resources, status reads, memory.
+    Node(crate::bench::NodeBench),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -284,6 +286,7 @@ pub fn run() -> ExitCode {
         }
         Some(Command::Node { what: NodeCmd::Run(run) }) => run.run(),
         Some(Command::Bench { what: BenchWhat::Host(bench) }) => bench.run(),
+        Some(Command::Bench { what: BenchWhat::Node(bench) }) => bench.run(),
         Some(Command::Explain { kind, value }) => {
             explain(kind, &value).map(|t| println!("{t}")).map_err(|e| anyhow::anyhow!(e))
         }

@@ -24,6 +24,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// The node id of the member that forms a new cluster.
 pub const FIRST_NODE_ID: u64 = 1;
@@ -91,11 +92,16 @@ pub enum Response {
     },
 }
 
+/// What one log entry carries: transactions committed together (group commit), each applied on
+/// its own, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch(pub Vec<Request>);
+
 openraft::declare_raft_types!(
     /// halo's Raft types.
     pub TypeConfig:
-        D = Request,
-        R = Response,
+        D = Batch,
+        R = Vec<Response>,
         NodeId = u64,
         Node = BasicNode,
         Entry = openraft::Entry<TypeConfig>,
@@ -135,9 +141,52 @@ pub enum ClusterError {
     Raft(String),
 }
 
+/// Transactions waiting for the writer, each with where to send its outcome.
+type Pending = (Request, oneshot::Sender<Result<Response, ClusterError>>);
+
+/// The most transactions one log entry carries.
+const MAX_BATCH: usize = 512;
+
+/// Group commit: takes every transaction waiting (up to [`MAX_BATCH`]) into one log entry.
+async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = queue.recv().await {
+        let mut pending = vec![first];
+        while pending.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(p) => pending.push(p),
+                Err(_) => break,
+            }
+        }
+        let (requests, replies): (Vec<Request>, Vec<_>) = pending.into_iter().unzip();
+        match raft.client_write(Batch(requests)).await {
+            Ok(r) => {
+                let mut responses = r.data.into_iter();
+                for reply in replies {
+                    let outcome = responses.next().ok_or_else(|| {
+                        ClusterError::Raft("the state machine answered fewer transactions than it got".into())
+                    });
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let message = match e {
+                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                        format!("not the leader; the leader is {:?}", f.leader_id)
+                    }
+                    other => other.to_string(),
+                };
+                for reply in replies {
+                    let _ = reply.send(Err(ClusterError::Raft(message.clone())));
+                }
+            }
+        }
+    }
+}
+
 /// The cluster database of this node.
 pub struct ClusterDb {
     raft: Raft<TypeConfig>,
+    writes: mpsc::UnboundedSender<Pending>,
     db: Arc<Database>,
     path: PathBuf,
     _lock: Flock<File>,
@@ -192,7 +241,9 @@ impl ClusterDb {
             .state(ServerState::Leader, "this node leads its one-member cluster")
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        Ok(ClusterDb { raft, db, path, _lock: lock })
+        let (writes, queue) = mpsc::unbounded_channel();
+        tokio::spawn(commit_batches(raft.clone(), queue));
+        Ok(ClusterDb { raft, writes, db, path, _lock: lock })
     }
 
     /// The database file.
@@ -201,14 +252,11 @@ impl ClusterDb {
     }
 
     /// Commits a transaction through consensus; returns once it is durable and applied.
+    /// Transactions submitted at the same time share one log entry and one disk flush.
     pub async fn write(&self, request: Request) -> Result<Response, ClusterError> {
-        match self.raft.client_write(request).await {
-            Ok(r) => Ok(r.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ClusterError::Raft(format!("not the leader; the leader is {:?}", f.leader_id)))
-            }
-            Err(e) => Err(ClusterError::Raft(e.to_string())),
-        }
+        let (tx, rx) = oneshot::channel();
+        self.writes.send((request, tx)).map_err(|_| ClusterError::Raft("the database is shutting down".into()))?;
+        rx.await.map_err(|_| ClusterError::Raft("the database is shutting down".into()))?
     }
 
     /// Puts one key unconditionally.

@@ -265,7 +265,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((m.last_applied, m.membership))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> StResult<Vec<Response>>
+    async fn apply<I>(&mut self, entries: I) -> StResult<Vec<Vec<Response>>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
@@ -278,11 +278,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             for e in entries {
                 meta.last_applied = Some(e.log_id);
                 match e.payload {
-                    EntryPayload::Blank => responses.push(Response::Applied { revision: e.log_id.index }),
-                    EntryPayload::Normal(request) => responses.push(apply_request(&mut kv, &request, e.log_id.index)?),
+                    EntryPayload::Blank => responses.push(Vec::new()),
+                    EntryPayload::Normal(batch) => {
+                        let mut answers = Vec::with_capacity(batch.0.len());
+                        for request in &batch.0 {
+                            answers.push(apply_request(&mut kv, request, e.log_id.index)?);
+                        }
+                        responses.push(answers);
+                    }
                     EntryPayload::Membership(m) => {
                         meta.membership = StoredMembership::new(Some(e.log_id), m);
-                        responses.push(Response::Applied { revision: e.log_id.index });
+                        responses.push(Vec::new());
                     }
                 }
             }

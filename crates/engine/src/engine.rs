@@ -47,6 +47,7 @@ struct Operation {
     resources: Vec<String>,
     goal: ResourceState,
     status: watch::Sender<OpStatus>,
+    finished: bool,
 }
 
 /// One resource as the engine runs it.
@@ -92,6 +93,8 @@ struct Runtime {
     group_states: BTreeMap<String, GroupState>,
     ops: BTreeMap<u64, Operation>,
     next_op: u64,
+    /// The last resource id handed out (the engine is the only writer, so ids come from here).
+    last_id: u64,
     shutting_down: bool,
 }
 
@@ -237,6 +240,7 @@ impl Engine {
             let policy = doc.policy(&ty)?;
             let desired = if policy.persistent { Desired::Online } else { Desired::Offline };
             rt.by_id.insert(doc.id, doc.name.clone());
+            rt.last_id = rt.last_id.max(doc.id);
             rt.resources.insert(doc.name.clone(), Rt::new(doc, policy, ty, desired));
         }
         let groups: Vec<String> = rt.groups.keys().cloned().collect();
@@ -327,9 +331,11 @@ impl Engine {
                 )
             })?
         };
-        let id_record = self.db.get(keys::RESOURCE_ID).map_err(db_err)?;
-        let id =
-            id_record.as_ref().and_then(|r| std::str::from_utf8(&r.value).ok()?.parse::<u64>().ok()).unwrap_or(0) + 1;
+        let id = {
+            let mut rt = lock(&self.rt);
+            rt.last_id += 1;
+            rt.last_id
+        };
         let doc = ResourceDoc {
             id,
             name: name.into(),
@@ -340,26 +346,7 @@ impl Engine {
             dependencies: Dependencies::default(),
         };
         let policy = doc.policy(&ty)?;
-        let key = keys::resource(name);
-        let request = Request {
-            compare: vec![
-                Compare { key: key.clone(), revision: None },
-                Compare { key: keys::RESOURCE_ID.into(), revision: id_record.map(|r| r.revision) },
-            ],
-            ops: vec![
-                Op::Put { key, value: json(&doc)? },
-                Op::Put { key: keys::RESOURCE_ID.into(), value: id.to_string().into_bytes() },
-            ],
-        };
-        match self.db.write(request).await.map_err(db_err)? {
-            Response::Applied { .. } => {}
-            Response::Conflict { key, .. } if key == keys::RESOURCE_ID => {
-                return Err(fmt_err(Status::ERROR_CLUSTER_GROUP_BUSY, "another create raced this one; retry"));
-            }
-            Response::Conflict { .. } => {
-                return Err(fmt_err(Status::ERROR_OBJECT_ALREADY_EXISTS, format!("resource {name} already exists")));
-            }
-        }
+        self.create(&keys::resource(name), json(&doc)?, "resource", name).await?;
         let mut rt = lock(&self.rt);
         rt.by_id.insert(id, name.into());
         rt.resources.insert(name.into(), Rt::new(doc, policy, ty, Desired::Offline));
@@ -481,7 +468,7 @@ impl Engine {
         rt.by_id.remove(&id);
         drop(rt);
         self.events.emit(EventKind::Deleted { object: "resource".into(), name: name.into() });
-        self.refresh_groups();
+        self.refresh_groups(None);
         Ok(())
     }
 
@@ -614,10 +601,15 @@ impl Engine {
             }
             rt.next_op += 1;
             let id = rt.next_op;
-            rt.ops.insert(id, Operation { resources: targets, goal, status: watch::channel(OpStatus::Pending).0 });
+            rt.ops.insert(
+                id,
+                Operation { resources: targets, goal, status: watch::channel(OpStatus::Pending).0, finished: false },
+            );
             id
         };
         self.reconcile();
+        // Settles it at once if everything already is as asked.
+        self.refresh_groups(None);
         Ok(id)
     }
 
@@ -706,7 +698,7 @@ impl Engine {
     }
 
     fn on_state(&self, id: ResourceId, state: ResourceState, status: Status, cause: Cause) {
-        let name = {
+        let group = {
             let mut rt = lock(&self.rt);
             let Some(name) = rt.by_id.get(&id).cloned() else { return };
             let Some(r) = rt.resources.get_mut(&name) else { return };
@@ -746,25 +738,31 @@ impl Engine {
                 status: status.0,
                 cause: format!("{cause:?}"),
             });
-            name
+            r.doc.group.clone()
         };
-        let _ = name;
-        self.refresh_groups();
+        self.refresh_groups(Some(&group));
         self.reconcile();
     }
 
-    /// Recomputes group states (emitting changes) and settles finished operations.
-    fn refresh_groups(&self) {
+    /// Recomputes group states (emitting changes) and settles finished operations. `only`: the
+    /// one group that can have changed, when known (keeps an event O(group), not O(cluster)).
+    fn refresh_groups(&self, only: Option<&str>) {
         let mut rt = lock(&self.rt);
-        let groups: Vec<String> = rt.groups.keys().cloned().collect();
+        let groups: Vec<String> = match only {
+            Some(g) => vec![g.to_string()],
+            None => rt.groups.keys().cloned().collect(),
+        };
         for g in groups {
+            if !rt.groups.contains_key(&g) {
+                continue;
+            }
             let state = derive_group(&rt, &g);
             if rt.group_states.insert(g.clone(), state) != Some(state) {
                 self.events.emit(EventKind::GroupState { group: g, state: state.to_string() });
             }
         }
-        let mut done = Vec::new();
-        for (id, op) in &rt.ops {
+        let rt = &mut *rt;
+        for op in rt.ops.values_mut().filter(|o| !o.finished) {
             let members: Vec<&Rt> = op.resources.iter().filter_map(|n| rt.resources.get(n)).collect();
             let reached = members.iter().all(|r| r.state == op.goal && !r.busy);
             let failed = members.iter().find(|r| r.state == ResourceState::Failed && r.blocked);
@@ -778,7 +776,7 @@ impl Engine {
             };
             if let Some(o) = outcome {
                 op.status.send_replace(o);
-                done.push(*id);
+                op.finished = true;
             }
         }
         // Finished operations stay readable for a while; only the oldest are dropped.
@@ -787,7 +785,6 @@ impl Engine {
                 rt.ops.remove(&first);
             }
         }
-        let _ = done;
     }
 
     // ---- convergence ----
@@ -881,7 +878,7 @@ impl Engine {
                     }
                 }
                 if let Err(e) = result {
-                    let (name, group) = {
+                    let (name, group_of_failed) = {
                         let rt = lock(&engine.rt);
                         let name = rt.by_id.get(&id).cloned().unwrap_or_default();
                         let group = rt.resources.get(&name).map(|r| r.doc.group.clone()).unwrap_or_default();
@@ -894,12 +891,12 @@ impl Engine {
                     });
                     engine.events.emit(EventKind::ResourceState {
                         resource: name,
-                        group,
+                        group: group_of_failed.clone(),
                         state: ResourceState::Failed.to_string(),
                         status: e.status.0,
                         cause: "OpenFailed".into(),
                     });
-                    engine.refresh_groups();
+                    engine.refresh_groups(Some(&group_of_failed));
                 }
                 engine.reconcile();
             });

@@ -239,8 +239,6 @@ pub mod keys {
     pub fn resource(name: &str) -> String {
         format!("resource/{name}")
     }
-    /// The last resource id handed out.
-    pub const RESOURCE_ID: &str = "meta/resource-id";
 }
 
 #[cfg(test)]
