@@ -131,6 +131,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/resources/{name}/online", post(online_resource))
         .route("/v1/resources/{name}/offline", post(offline_resource))
         .route("/v1/resources/{name}/fail", post(fail_resource))
+        .route("/v1/resources/{name}/control", post(control))
         .route("/v1/operations/{id}", get(operation))
         .route("/v1/events", get(events))
         .route("/v1/openapi.json", get(openapi))
@@ -429,6 +430,83 @@ async fn offline_group(
     Ok(accepted(e.offline_group(&name, dll, true).await?))
 }
 
+/// `POST /v1/resources/{name}/control`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct ControlRequest {
+    /// The control code: a number, or a `CLUSCTL_RESOURCE_*` name.
+    pub code: Value,
+    /// The input buffer, hexadecimal.
+    #[serde(default)]
+    pub input_hex: String,
+    /// The output buffer's size (default 64 KiB).
+    #[serde(default = "default_output_size")]
+    pub output_size: u32,
+}
+
+fn default_output_size() -> u32 {
+    64 * 1024
+}
+
+fn from_hex(text: &str) -> Result<Vec<u8>> {
+    let t = text.trim();
+    if t.len() % 2 != 0 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::new(
+            Status::ERROR_INVALID_PARAMETER,
+            "input_hex must hold an even number of hexadecimal digits",
+        ));
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&t[i..i + 2], 16)
+                .map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, e.to_string()))
+        })
+        .collect()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn control(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    Body(c): Body<ControlRequest>,
+) -> Result<Json<serde_json::Value>> {
+    let code = match &c.code {
+        Value::Number(n) => {
+            u32::try_from(*n).map_err(|_| ApiError::new(Status::ERROR_INVALID_PARAMETER, "code must fit in 32 bits"))?
+        }
+        Value::Text(t) => resapi::parse_u32(t)
+            .or_else(|| resapi::control::codes::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(t)).map(|(_, c)| c.0))
+            .ok_or_else(|| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("{t:?} is not a control code")))?,
+        Value::Bool(_) => {
+            return Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, "code must be a number or a CLUSCTL_* name"));
+        }
+    };
+    if c.output_size as usize > MAX_BODY * 16 {
+        return Err(ApiError::new(
+            Status::ERROR_INVALID_PARAMETER,
+            format!("output_size is limited to {} bytes", MAX_BODY * 16),
+        ));
+    }
+    let out = e.control(&name, code, from_hex(&c.input_hex)?, c.output_size).await?;
+    let status = Status(out.status);
+    // Property-list answers are also shown decoded, for people.
+    let properties = resapi::PropertyList::decode(&out.output).ok().filter(|l| !l.is_empty()).map(|l| {
+        l.iter()
+            .map(|p| (p.name.clone(), p.value().and_then(resapi::ValueData::to_text).unwrap_or_default()))
+            .collect::<BTreeMap<_, _>>()
+    });
+    Ok(Json(json!({
+        "status": status.name(),
+        "code": status.0,
+        "bytes_returned": out.bytes_returned,
+        "output_hex": to_hex(&out.output),
+        "properties": properties,
+    })))
+}
+
 /// Query of `GET /v1/operations/{id}`.
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
@@ -512,6 +590,7 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/resources/{name}/online": { "post": accepted("bring a resource online (CLUSAPI_RESOURCE_ONLINE_* flags)") },
             "/v1/resources/{name}/offline": { "post": accepted("take a resource offline (CLUSAPI_RESOURCE_OFFLINE_* flags)") },
             "/v1/resources/{name}/fail": { "post": op("fail a resource (FailClusterResource)") },
+            "/v1/resources/{name}/control": { "post": op("ResourceControl: {code, input_hex, output_size}; common codes get default handling") },
             "/v1/operations/{id}": { "get": op("an operation's status; ?wait=SECONDS waits for it") },
             "/v1/events": { "get": op("server-sent events; ?after=SEQ replays recent history") },
             "/v1/openapi.json": { "get": op("this document") },

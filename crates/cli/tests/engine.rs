@@ -253,3 +253,61 @@ async fn bad_configuration_is_refused_with_its_error() {
     let status = e.wait(op, Duration::from_secs(60)).await.unwrap();
     assert!(matches!(status, OpStatus::Failed { code: 87, .. }), "{status:?}");
 }
+
+#[tokio::test]
+async fn control_codes_get_default_handling_with_more_data_sizing() {
+    use resapi::control::codes::*;
+    use resapi::{PropertyList, ValueData};
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path()).await;
+    e.create_group("g", props(&[])).await.unwrap();
+    e.create_resource("r", "g", "dummy", props(&[("RestartThreshold", "7")]), props(&[("OnlineDelayMs", "0")]))
+        .await
+        .unwrap();
+
+    // GET_COMMON_PROPERTIES: too small a buffer says how much is needed.
+    let small = e.control("r", CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES.0, vec![], 8).await.unwrap();
+    assert_eq!(small.status, Status::ERROR_MORE_DATA.0);
+    assert!(small.bytes_returned > 8 && small.output.is_empty());
+    let full = e.control("r", CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES.0, vec![], small.bytes_returned).await.unwrap();
+    assert_eq!((full.status, full.bytes_returned as usize), (0, full.output.len()));
+    let list = PropertyList::decode(&full.output).unwrap();
+    assert_eq!(list.get_dword("RestartThreshold"), Some(7));
+    assert_eq!(list.get_dword("RestartAction"), Some(2), "defaults are filled in");
+
+    // VALIDATE checks without storing; SET stores.
+    let bad = PropertyList::new().with("RestartAction", ValueData::Dword(9)).encode().unwrap();
+    let v = e.control("r", CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES.0, bad, 0).await.unwrap();
+    assert_eq!(v.status, Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS.0);
+    let good = PropertyList::new().with("RestartDelay", ValueData::Dword(1234)).encode().unwrap();
+    assert_eq!(e.control("r", CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES.0, good.clone(), 0).await.unwrap().status, 0);
+    assert!(!e.resource("r").unwrap().common.contains_key("RestartDelay"));
+    assert_eq!(e.control("r", CLUSCTL_RESOURCE_SET_COMMON_PROPERTIES.0, good, 0).await.unwrap().status, 0);
+    assert_eq!(e.resource("r").unwrap().common["RestartDelay"], "1234");
+
+    // Private properties, characteristics and flags; while online (through the host first).
+    e.online_resource("r", true).await.unwrap();
+    let mut w = Watch::new(&e);
+    w.state("r", "Online").await;
+    let private = PropertyList::new().with("CallDelayMs", ValueData::Dword(1)).encode().unwrap();
+    let stored = e.control("r", CLUSCTL_RESOURCE_SET_PRIVATE_PROPERTIES.0, private, 0).await.unwrap();
+    assert_eq!(stored.status, Status::ERROR_RESOURCE_PROPERTIES_STORED.0, "effective at the next online");
+    let got = e.control("r", CLUSCTL_RESOURCE_GET_PRIVATE_PROPERTIES.0, vec![], 4096).await.unwrap();
+    assert_eq!(PropertyList::decode(&got.output).unwrap().get_str("CallDelayMs"), Some("1"));
+    let chars = e.control("r", CLUSCTL_RESOURCE_GET_CHARACTERISTICS.0, vec![], 4).await.unwrap();
+    assert_eq!((chars.status, chars.output), (0, vec![0, 0, 0, 0]));
+    assert_eq!(
+        e.control("r", CLUSCTL_RESOURCE_GET_FLAGS.0, vec![], 2).await.unwrap().status,
+        Status::ERROR_MORE_DATA.0
+    );
+    assert_eq!(
+        e.control("r", CLUSCTL_RESOURCE_GET_CLASS_INFO.0, vec![], 64).await.unwrap().status,
+        Status::ERROR_INVALID_FUNCTION.0
+    );
+    assert_eq!(
+        e.control("r", CLUSCTL_RESOURCE_DELETE.0, vec![], 0).await.unwrap_err().status,
+        Status::ERROR_INVALID_PARAMETER
+    );
+    let junk = e.control("r", CLUSCTL_RESOURCE_SET_COMMON_PROPERTIES.0, vec![1, 2, 3], 0).await.unwrap_err();
+    assert_eq!(junk.status, Status::ERROR_INVALID_DATA);
+}

@@ -371,3 +371,39 @@ fn the_example_configuration_parses_and_completions_print() {
     let out = Command::new(HALO).args(["completions", "bash"]).output().unwrap();
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("_halo"));
 }
+
+#[tokio::test]
+async fn control_codes_and_forced_termination_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"), free_port());
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy", "--set", "RestartThreshold=9"]);
+    node.ok(&["resource", "online", "r", "--wait"]);
+    let http = reqwest::Client::new();
+    let resp: Value = http
+        .post(format!("{}/v1/resources/r/control", node.endpoint))
+        .json(&json!({ "code": "CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resp["status"], "ERROR_SUCCESS");
+    assert_eq!(resp["properties"]["RestartThreshold"], "9");
+    let resp: Value = http
+        .post(format!("{}/v1/resources/r/control", node.endpoint))
+        .json(&json!({ "code": 0x0100_0005u32, "output_size": 1 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((resp["status"].clone(), resp["bytes_returned"].clone()), (json!("ERROR_MORE_DATA"), json!(4)));
+
+    // FORCE_WITH_TERMINATION skips the graceful offline.
+    node.ok(&["resource", "offline", "r", "--wait", "--flags", "FORCE_WITH_TERMINATION"]);
+    let events = node.ok(&["events"]);
+    assert!(events.contains("r (g) -> Offline [ERROR_SUCCESS (0)] Terminated"), "{events}");
+}

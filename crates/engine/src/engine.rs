@@ -264,6 +264,8 @@ impl Engine {
         rt.group_states.insert(name.into(), GroupState::Offline);
         drop(rt);
         self.events.emit(EventKind::Added { object: "group".into(), name: name.into() });
+        // One node owns every group until clustering lands.
+        self.events.emit(EventKind::Owner { group: name.into(), node: self.node.clone() });
         Ok(())
     }
 
@@ -833,7 +835,14 @@ impl Engine {
                                 .is_some_and(|x| x.state != ResourceState::Offline && x.state != ResourceState::Failed)
                         });
                         if !waiting {
-                            let (id, flags) = (r.doc.id, r.offline_flags);
+                            // Taken down for a dependency that went away: it comes back when the
+                            // dependency does, so its persistent state must not change.
+                            let flags = if r.desired == Desired::Online {
+                                OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE
+                            } else {
+                                r.offline_flags
+                            };
+                            let id = r.doc.id;
                             let sent = if r.terminate_next {
                                 self.hosts.terminate(id)
                             } else {
@@ -1076,5 +1085,140 @@ fn derive_group(rt: &Runtime, group: &str) -> GroupState {
         GroupState::PartialOnline
     } else {
         GroupState::Offline
+    }
+}
+
+/// What a control call produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlOutput {
+    /// The status (`ERROR_MORE_DATA` with `bytes_returned` = the size needed).
+    pub status: u32,
+    /// The output bytes.
+    pub output: Vec<u8>,
+    /// Bytes written, or needed.
+    pub bytes_returned: u32,
+}
+
+fn reply(data: &[u8], size: u32) -> ControlOutput {
+    let needed = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    if needed > size {
+        ControlOutput { status: Status::ERROR_MORE_DATA.0, output: Vec::new(), bytes_returned: needed }
+    } else {
+        ControlOutput { status: Status::ERROR_SUCCESS.0, output: data.to_vec(), bytes_returned: needed }
+    }
+}
+
+fn status_only(status: Status) -> ControlOutput {
+    ControlOutput { status: status.0, output: Vec::new(), bytes_returned: 0 }
+}
+
+/// A property list's values as the text the engine stores.
+fn list_to_text(input: &[u8]) -> Result<BTreeMap<String, String>, EngineError> {
+    let list = resapi::PropertyList::decode(input).map_err(|e| fmt_err(e.status(), e.to_string()))?;
+    list.iter()
+        .map(|p| {
+            let text = p.value().and_then(resapi::ValueData::to_text).ok_or_else(|| {
+                fmt_err(Status::ERROR_INVALID_DATA, format!("property {}: binary values are not stored", p.name))
+            })?;
+            Ok((p.name.clone(), text))
+        })
+        .collect()
+}
+
+/// The effective common properties (defaults filled in), typed as the table declares them.
+fn common_list(common: &BTreeMap<String, String>) -> Result<resapi::PropertyList, EngineError> {
+    use resapi::{PropertyKind, ValueData};
+    let parsed = model::verify("resource", &model::RESOURCE_COMMON, common)?;
+    let mut list = resapi::PropertyList::new();
+    for item in model::RESOURCE_COMMON.items {
+        let value = match item.kind {
+            PropertyKind::Dword { .. } => parsed.dword(item.name).map(ValueData::Dword),
+            PropertyKind::Bool { .. } => Some(ValueData::Dword(u32::from(parsed.flag(item.name)))),
+            PropertyKind::Sz { .. } => parsed.string(item.name).map(|s| ValueData::Sz(s.to_string())),
+            PropertyKind::MultiSz => Some(ValueData::MultiSz(parsed.strings(item.name).to_vec())),
+        };
+        if let Some(v) = value {
+            list.set(item.name, v);
+        }
+    }
+    Ok(list)
+}
+
+impl Engine {
+    /// ResourceControl: the resource type first; `ERROR_INVALID_FUNCTION` from it (or a resource
+    /// not open in a host) gets the engine's default handling of the common codes.
+    pub async fn control(
+        &self,
+        name: &str,
+        code: u32,
+        input: Vec<u8>,
+        output_size: u32,
+    ) -> Result<ControlOutput, EngineError> {
+        use resapi::control::codes::*;
+        let code = resapi::ControlCode(code);
+        if code.is_internal() {
+            return Err(fmt_err(
+                Status::ERROR_INVALID_PARAMETER,
+                format!("{code} is internal: only the cluster sends it"),
+            ));
+        }
+        let (id, open, doc, online) = {
+            let rt = lock(&self.rt);
+            let r = rt
+                .resources
+                .get(name)
+                .ok_or_else(|| fmt_err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+            (r.doc.id, r.open == Opened::Open, r.doc.clone(), r.state == ResourceState::Online)
+        };
+        if open {
+            let r = self
+                .hosts
+                .control(id, code.0, input.clone(), output_size)
+                .await
+                .map_err(|e| fmt_err(e.status, e.message))?;
+            if r.status != Status::ERROR_INVALID_FUNCTION {
+                return Ok(ControlOutput { status: r.status.0, output: r.output, bytes_returned: r.bytes_returned });
+            }
+        }
+        let encode = |l: &resapi::PropertyList| l.encode().map_err(|e| fmt_err(e.status(), e.to_string()));
+        Ok(match code {
+            c if c == CLUSCTL_RESOURCE_GET_CHARACTERISTICS || c == CLUSCTL_RESOURCE_GET_FLAGS => {
+                reply(&0u32.to_le_bytes(), output_size)
+            }
+            c if c == CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES => {
+                reply(&encode(&common_list(&doc.common)?)?, output_size)
+            }
+            c if c == CLUSCTL_RESOURCE_GET_PRIVATE_PROPERTIES => {
+                reply(&encode(&model::to_list(&doc.private))?, output_size)
+            }
+            c if c == CLUSCTL_RESOURCE_GET_RO_COMMON_PROPERTIES || c == CLUSCTL_RESOURCE_GET_RO_PRIVATE_PROPERTIES => {
+                reply(&encode(&resapi::PropertyList::new())?, output_size)
+            }
+            c if c == CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES => {
+                let mut merged = doc.common.clone();
+                merged.extend(list_to_text(&input)?);
+                let ty = lock(&self.rt).types.get(&doc.type_name).cloned();
+                let candidate = ResourceDoc { common: merged, ..doc.clone() };
+                match ty.map(|t| candidate.policy(&t)) {
+                    Some(Ok(_)) => status_only(Status::ERROR_SUCCESS),
+                    Some(Err(e)) => status_only(e.status),
+                    None => status_only(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND),
+                }
+            }
+            c if c == CLUSCTL_RESOURCE_VALIDATE_PRIVATE_PROPERTIES => {
+                list_to_text(&input)?;
+                status_only(Status::ERROR_SUCCESS)
+            }
+            c if c == CLUSCTL_RESOURCE_SET_COMMON_PROPERTIES => {
+                self.set_properties(name, list_to_text(&input)?, BTreeMap::new()).await?;
+                status_only(Status::ERROR_SUCCESS)
+            }
+            c if c == CLUSCTL_RESOURCE_SET_PRIVATE_PROPERTIES => {
+                self.set_properties(name, BTreeMap::new(), list_to_text(&input)?).await?;
+                // The type reads them at its next online.
+                status_only(if online { Status::ERROR_RESOURCE_PROPERTIES_STORED } else { Status::ERROR_SUCCESS })
+            }
+            _ => status_only(Status::ERROR_INVALID_FUNCTION),
+        })
     }
 }

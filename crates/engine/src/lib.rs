@@ -14,5 +14,5 @@ mod engine;
 pub mod events;
 pub mod model;
 
-pub use engine::{Desired, Engine, GroupView, OpStatus, ResourceView};
+pub use engine::{ControlOutput, Desired, Engine, GroupView, OpStatus, ResourceView};
 pub use model::EngineError;
