@@ -554,6 +554,9 @@ impl Engine {
     ) -> Result<u64, EngineError> {
         {
             let rt = lock(&self.rt);
+            if rt.shutting_down && desired == Desired::Online {
+                return Err(fmt_err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the node is shutting down"));
+            }
             if desired == Desired::Offline
                 && !flags.contains(OfflineFlags::IGNORE_RESOURCE_STATUS)
                 && let Some(r) = targets
@@ -659,23 +662,18 @@ impl Engine {
                 self.on_state(id, state, Status(status), cause);
             }
             HostEvent::Fact(FromHost::Closed { id }) => {
-                let mut rt = lock(&self.rt);
-                if let Some(n) = rt.by_id.get(&id).cloned()
-                    && let Some(r) = rt.resources.get_mut(&n)
-                {
+                if let Some(r) = lock(&self.rt).by_id_mut(id) {
                     r.open = Opened::Closed;
                 }
             }
             HostEvent::Fact(FromHost::LockedMode { id, locked, .. }) => {
                 let mut rt = lock(&self.rt);
-                if let Some(n) = rt.by_id.get(&id).cloned()
-                    && let Some(r) = rt.resources.get_mut(&n)
-                {
+                if let Some(r) = rt.by_id_mut(id) {
                     r.locked = locked;
                     // Locked mode is a StatusInformation bit (CLUSTER_RESOURCE_STATUS_LOCKED_MODE).
                     self.events.emit(EventKind::Property {
                         object: "resource".into(),
-                        name: n,
+                        name: r.doc.name.clone(),
                         properties: vec!["StatusInformation".into()],
                     });
                 }
@@ -688,9 +686,7 @@ impl Engine {
             HostEvent::HostDied { resources, .. } => {
                 let mut rt = lock(&self.rt);
                 for id in resources {
-                    if let Some(n) = rt.by_id.get(&id).cloned()
-                        && let Some(r) = rt.resources.get_mut(&n)
-                    {
+                    if let Some(r) = rt.by_id_mut(id) {
                         r.open = Opened::Closed;
                     }
                 }
@@ -988,6 +984,14 @@ impl Engine {
         lock(&self.rt).shutting_down = true;
         let op = self.request(targets, Desired::Offline, OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE, false).await?;
         self.wait(op, timeout).await
+    }
+}
+
+impl Runtime {
+    /// The resource the host knows by `id`.
+    fn by_id_mut(&mut self, id: ResourceId) -> Option<&mut Rt> {
+        let name = self.by_id.get(&id)?;
+        self.resources.get_mut(name)
     }
 }
 
