@@ -266,10 +266,8 @@ async fn create_resource(
     State(e): State<Api>,
     Body(r): Body<NewResource>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    e.create_resource(&r.name, &r.group, &r.type_name, text(r.properties), text(r.private)).await?;
-    if let Some(d) = r.dependencies.filter(|d| !d.trim().is_empty()) {
-        e.set_dependencies(&r.name, &d).await?;
-    }
+    let deps = r.dependencies.unwrap_or_default();
+    e.create_resource_with(&r.name, &r.group, &r.type_name, text(r.properties), text(r.private), &deps).await?;
     Ok((StatusCode::CREATED, Json(json!(e.resource(&r.name)?))))
 }
 

@@ -1,6 +1,8 @@
-//! `halo apply -f FILE`: declarative TOML. Creates what is missing, changes what differs, brings
-//! online what the file asks for; prints each change first. Applying the same file twice changes
-//! nothing the second time. Objects absent from the file are left alone.
+//! `halo apply -f FILE`: declarative TOML. Creates what is missing, changes resource properties
+//! and dependencies that differ, brings online what the file asks for; prints each change first.
+//! Applying the same file twice changes nothing the second time. Objects absent from the file are
+//! left alone, and so are the properties of groups that already exist (there is no API to change
+//! them yet).
 //!
 //! ```toml
 //! [[group]]

@@ -439,7 +439,7 @@ async fn events(endpoint: &str, output: Output, follow: bool, after: u64) -> any
     let url = format!("{}/v1/events?after={after}", endpoint.trim_end_matches('/'));
     let resp = http.get(&url).send().await.map_err(|e| anyhow::anyhow!("cannot reach halo at {endpoint}: {e}"))?;
     let mut stream = resp.bytes_stream();
-    let mut buffer = String::new();
+    let mut buffer: Vec<u8> = Vec::new();
     // Without --follow, stop once the history is printed: the stream goes quiet after it.
     let quiet = std::time::Duration::from_millis(300);
     loop {
@@ -452,9 +452,11 @@ async fn events(endpoint: &str, output: Output, follow: bool, after: u64) -> any
             }
         };
         let Some(chunk) = next else { return Ok(()) };
-        buffer.push_str(&String::from_utf8_lossy(&chunk?));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
+        // Bytes first: a character may be split across chunks.
+        buffer.extend_from_slice(&chunk?);
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let raw: Vec<u8> = buffer.drain(..end + 2).collect();
+            let block = String::from_utf8_lossy(&raw);
             for line in block.lines() {
                 if let Some(data) = line.strip_prefix("data:") {
                     let value: serde_json::Value = serde_json::from_str(data.trim()).unwrap_or_default();
@@ -497,7 +499,13 @@ fn explain(kind: ExplainKind, value: &str) -> Result<String, String> {
         ExplainKind::ControlCode => {
             let code = resapi::parse_u32(value)
                 .map(ControlCode)
-                .ok_or_else(|| format!("{value:?} is not a number (decimal or 0x hex)"))?;
+                .or_else(|| {
+                    resapi::control::codes::ALL
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(value.trim()))
+                        .map(|(_, c)| *c)
+                })
+                .ok_or_else(|| format!("{value:?} is neither a number (decimal or 0x hex) nor a CLUSCTL_* name"))?;
             Ok(format!(
                 "{code}: object {}, function {}, access {:?}{}{}{}{}",
                 code.object().map_or_else(|| format!("{:#x} (unknown)", code.object_raw()), |o| format!("{o:?}")),

@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use halo_cluster::ClusterDb;
 use halo_engine::{Engine, OpStatus};
 use halo_host::client::{HostCommand, HostManager};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,18 +82,26 @@ impl NodeRun {
                 }
             });
         }
-        let stopping = engine.clone();
-        axum::serve(listener, halo_api::router(engine.clone()))
-            .with_graceful_shutdown(async move {
-                wait_for_signal().await;
-                tracing::info!("shutting down: taking every group offline");
-                match stopping.shutdown(SHUTDOWN_TIMEOUT).await {
-                    Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
-                    Ok(other) => tracing::warn!(?other, "shutdown did not complete cleanly"),
-                    Err(e) => tracing::error!(%e, "shutdown failed"),
-                }
-            })
-            .await?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            axum::serve(listener, halo_api::router(engine.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .into_future(),
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down: taking every group offline");
+        match engine.shutdown(SHUTDOWN_TIMEOUT).await {
+            Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
+            Ok(other) => tracing::warn!(?other, "shutdown did not complete cleanly"),
+            Err(e) => tracing::error!(%e, "shutdown failed"),
+        }
+        // Open event streams never end by themselves: give requests a moment, then go.
+        let _ = stop_tx.send(());
+        if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
+            tracing::info!("closing the connections still open");
+        }
         engine.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }

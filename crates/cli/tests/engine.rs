@@ -238,7 +238,13 @@ async fn bad_configuration_is_refused_with_its_error() {
     e.create_resource("a", "g", "dummy", props(&[]), props(&[])).await.unwrap();
     e.create_resource("b", "g", "dummy", props(&[]), props(&[])).await.unwrap();
     e.create_resource("x", "h", "dummy", props(&[]), props(&[])).await.unwrap();
-    e.set_dependencies("a", "[b]").await.unwrap();
+    // Two changes that would close a cycle between them, at once: exactly one is accepted.
+    let (ab, ba) = tokio::join!(e.set_dependencies("a", "[b]"), e.set_dependencies("b", "[a]"));
+    assert!(ab.is_ok() != ba.is_ok(), "one of the two must be refused: {ab:?} {ba:?}");
+    if ba.is_ok() {
+        e.set_dependencies("b", "").await.unwrap();
+        e.set_dependencies("a", "[b]").await.unwrap();
+    }
     assert_eq!(code(e.set_dependencies("b", "[a]").await), Status::ERROR_CIRCULAR_DEPENDENCY);
     assert_eq!(code(e.set_dependencies("b", "[x]").await), Status::ERROR_DEPENDENCY_NOT_ALLOWED);
     assert_eq!(code(e.set_dependencies("b", "[a] or").await), Status::ERROR_INVALID_PARAMETER);

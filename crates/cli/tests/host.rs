@@ -195,7 +195,13 @@ async fn a_hung_entry_point_gets_its_host_killed_and_replaced() {
 
     let sent = Instant::now();
     m.online(2, 0, vec![]).unwrap();
+    // A control call queued behind the hung online ends when the host is killed.
+    let waiting = {
+        let m = m.clone();
+        tokio::spawn(async move { m.control(2, 0x0100_0011, vec![], 8).await })
+    };
     let died = ev.until("the hung host's death", |e| matches!(e, HostEvent::HostDied { .. })).await;
+    assert!(waiting.await.unwrap().is_err(), "the control call did not outlive its host");
     let elapsed = sent.elapsed();
     assert!(elapsed < Duration::from_millis(u64::from(deadlock_ms) + 1000), "handled after {elapsed:?}");
     let HostEvent::HostDied { pid, reason, resources, .. } = died else { unreachable!() };

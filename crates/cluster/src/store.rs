@@ -196,24 +196,27 @@ pub(crate) struct StateMachine {
 impl StateMachine {
     fn meta(&self) -> StResult<SmMeta> {
         let txn = self.db.begin_read().map_err(rerr)?;
-        let t = open_or_empty!(txn, SM_META, SmMeta::default());
-        match t.get("meta").map_err(rerr)? {
-            Some(v) => serde_json::from_slice(v.value()).map_err(rerr),
-            None => Ok(SmMeta::default()),
-        }
+        meta_in(&txn)
     }
+}
 
-    fn dump(&self) -> StResult<BTreeMap<String, Record>> {
-        let txn = self.db.begin_read().map_err(rerr)?;
-        let t = open_or_empty!(txn, KV, BTreeMap::new());
-        let mut out = BTreeMap::new();
-        for item in t.iter().map_err(rerr)? {
-            let (k, v) = item.map_err(rerr)?;
-            let (revision, value) = v.value();
-            out.insert(k.value().to_string(), Record { revision, value: value.to_vec() });
-        }
-        Ok(out)
+fn meta_in(txn: &redb::ReadTransaction) -> StResult<SmMeta> {
+    let t = open_or_empty!(txn, SM_META, SmMeta::default());
+    match t.get("meta").map_err(rerr)? {
+        Some(v) => serde_json::from_slice(v.value()).map_err(rerr),
+        None => Ok(SmMeta::default()),
     }
+}
+
+fn dump_in(txn: &redb::ReadTransaction) -> StResult<BTreeMap<String, Record>> {
+    let t = open_or_empty!(txn, KV, BTreeMap::new());
+    let mut out = BTreeMap::new();
+    for item in t.iter().map_err(rerr)? {
+        let (k, v) = item.map_err(rerr)?;
+        let (revision, value) = v.value();
+        out.insert(k.value().to_string(), Record { revision, value: value.to_vec() });
+    }
+    Ok(out)
 }
 
 /// Applies one transaction inside the write transaction `kv`.
@@ -239,8 +242,12 @@ fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, re
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> StResult<Snapshot<TypeConfig>> {
-        let meta = self.meta()?;
-        let data = serde_json::to_vec(&self.dump()?).map_err(rerr)?;
+        // One read transaction: the data and the log id it claims to be at must agree.
+        let (meta, records) = {
+            let txn = self.db.begin_read().map_err(rerr)?;
+            (meta_in(&txn)?, dump_in(&txn)?)
+        };
+        let data = serde_json::to_vec(&records).map_err(rerr)?;
         let snapshot_id = match &meta.last_applied {
             Some(l) => format!("{}-{}", l.leader_id, l.index),
             None => "empty".to_string(),

@@ -152,6 +152,10 @@ pub struct Engine {
     db: Arc<ClusterDb>,
     hosts: HostManager,
     rt: Mutex<Runtime>,
+    /// Configuration changes that read, check and write (dependencies, properties, deletes,
+    /// persistent state) take it exclusively, so checks and writes cannot interleave; creations
+    /// (guarded in the database by "must not exist") share it.
+    config: tokio::sync::RwLock<()>,
     events: Events,
     me: Weak<Engine>,
 }
@@ -161,7 +165,12 @@ fn fmt_err(status: Status, message: impl Into<String>) -> EngineError {
 }
 
 fn db_err(e: halo_cluster::ClusterError) -> EngineError {
-    fmt_err(Status::ERROR_CLUSTER_NO_QUORUM, format!("cluster database: {e}"))
+    // Consensus trouble means no quorum; anything else is the database itself failing.
+    let status = match e {
+        halo_cluster::ClusterError::Raft(_) => Status::ERROR_CLUSTER_NO_QUORUM,
+        _ => Status::ERROR_INVALID_DATA,
+    };
+    fmt_err(status, format!("cluster database: {e}"))
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, EngineError> {
@@ -182,6 +191,7 @@ impl Engine {
             db,
             hosts,
             rt: Mutex::new(Runtime::default()),
+            config: tokio::sync::RwLock::new(()),
             events: Events::default(),
             me: me.clone(),
         });
@@ -255,6 +265,7 @@ impl Engine {
 
     /// Creates a group.
     pub async fn create_group(&self, name: &str, common: BTreeMap<String, String>) -> Result<(), EngineError> {
+        let _config = self.config.read().await;
         model::check_name("group", name)?;
         model::verify(&format!("group {name}"), &GROUP_COMMON, &common)?;
         let doc = GroupDoc { name: name.into(), common };
@@ -284,6 +295,7 @@ impl Engine {
 
     /// Deletes an empty group.
     pub async fn delete_group(&self, name: &str) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
         {
             let rt = lock(&self.rt);
             if !rt.groups.contains_key(name) {
@@ -319,12 +331,34 @@ impl Engine {
         common: BTreeMap<String, String>,
         private: BTreeMap<String, String>,
     ) -> Result<(), EngineError> {
+        self.create_resource_with(name, group, type_name, common, private, "").await
+    }
+
+    /// Creates a resource with its dependencies in one write: if either is refused, nothing is
+    /// created.
+    pub async fn create_resource_with(
+        &self,
+        name: &str,
+        group: &str,
+        type_name: &str,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+        dependencies: &str,
+    ) -> Result<(), EngineError> {
+        let _config = self.config.read().await;
         model::check_name("resource", name)?;
+        let deps = Dependencies::parse(dependencies)
+            .map_err(|e| fmt_err(e.status, format!("dependencies of {name}: {}", e.message)))?;
         let ty = {
             let rt = lock(&self.rt);
             if !rt.groups.contains_key(group) {
                 return Err(fmt_err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {group}")));
             }
+            let mut group_of: BTreeMap<String, String> =
+                rt.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
+            group_of.insert(name.to_string(), group.to_string());
+            // Nothing depends on a new resource yet, so no cycle can pass through it.
+            deps::check(name, group, &deps, &group_of, &BTreeMap::new()).map_err(|e| fmt_err(e.status, e.message))?;
             rt.types.get(type_name).cloned().ok_or_else(|| {
                 let known: Vec<&str> = rt.types.keys().map(String::as_str).collect();
                 fmt_err(
@@ -345,7 +379,7 @@ impl Engine {
             type_name: type_name.into(),
             common,
             private,
-            dependencies: Dependencies::default(),
+            dependencies: deps,
         };
         let policy = doc.policy(&ty)?;
         self.create(&keys::resource(name), json(&doc)?, "resource", name).await?;
@@ -378,6 +412,7 @@ impl Engine {
         common: BTreeMap<String, String>,
         private: BTreeMap<String, String>,
     ) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
         let mut doc = self.resource_doc(name)?;
         let ty = lock(&self.rt)
             .types
@@ -405,6 +440,7 @@ impl Engine {
 
     /// Replaces a resource's dependencies with an expression (§7).
     pub async fn set_dependencies(&self, name: &str, expression: &str) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
         let deps = Dependencies::parse(expression)
             .map_err(|e| fmt_err(e.status, format!("dependencies of {name}: {}", e.message)))?;
         let mut doc = self.resource_doc(name)?;
@@ -432,6 +468,7 @@ impl Engine {
 
     /// Deletes an offline resource nothing depends on.
     pub async fn delete_resource(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
         let (id, open) = {
             let rt = lock(&self.rt);
             let r = rt
@@ -570,6 +607,7 @@ impl Engine {
                 ));
             }
         }
+        let _config = if update_persistent { Some(self.config.write().await) } else { None };
         if update_persistent {
             let docs: Vec<ResourceDoc> = {
                 let rt = lock(&self.rt);
@@ -577,18 +615,24 @@ impl Engine {
             };
             let value = if desired == Desired::Online { "true" } else { "false" };
             let mut ops = Vec::new();
+            let mut changed = Vec::new();
             for mut doc in docs {
                 if doc.common.get("PersistentState").map(String::as_str) != Some(value) {
                     doc.common.insert("PersistentState".into(), value.into());
                     ops.push(Op::Put { key: keys::resource(&doc.name), value: json(&doc)? });
-                    if let Some(r) = lock(&self.rt).resources.get_mut(&doc.name) {
-                        r.policy.persistent = desired == Desired::Online;
-                        r.doc = doc;
-                    }
+                    changed.push(doc);
                 }
             }
             if !ops.is_empty() {
                 self.db.write(Request { compare: vec![], ops }).await.map_err(db_err)?;
+            }
+            // Memory follows the database only once the write is durable.
+            let mut rt = lock(&self.rt);
+            for doc in changed {
+                if let Some(r) = rt.resources.get_mut(&doc.name) {
+                    r.policy.persistent = desired == Desired::Online;
+                    r.doc = doc;
+                }
             }
         }
         let goal = if desired == Desired::Online { ResourceState::Online } else { ResourceState::Offline };
@@ -650,7 +694,12 @@ impl Engine {
             r.fail_requested = true;
             r.doc.id
         };
-        self.hosts.terminate(id).map_err(|e| fmt_err(e.status, e.message))
+        self.hosts.terminate(id).map_err(|e| {
+            if let Some(r) = lock(&self.rt).resources.get_mut(name) {
+                r.fail_requested = false;
+            }
+            fmt_err(e.status, e.message)
+        })
     }
 
     // ---- facts ----
@@ -691,8 +740,34 @@ impl Engine {
                     }
                 }
             }
+            HostEvent::Fact(FromHost::Rejected { id, status, message }) => {
+                // The host refused a request outright: nothing is in flight any more.
+                let mut rt = lock(&self.rt);
+                if let Some(r) = rt.by_id_mut(id) {
+                    r.busy = false;
+                    if status == Status::ERROR_RESOURCE_NOT_FOUND.0 {
+                        r.open = Opened::Closed;
+                    }
+                    let name = r.doc.name.clone();
+                    drop(rt);
+                    self.events.emit(EventKind::Log { resource: name, level: "Error".into(), message });
+                    self.reconcile();
+                }
+            }
             HostEvent::Fact(_) => {}
         }
+    }
+
+    /// Reconciles again at `at` (a restart delay or retry period ending).
+    fn wake_at(&self, at: Option<Instant>) {
+        let Some(at) = at else { return };
+        let weak = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            if let Some(e) = weak.upgrade() {
+                e.reconcile();
+            }
+        });
     }
 
     fn on_state(&self, id: ResourceId, state: ResourceState, status: Status, cause: Cause) {
@@ -710,24 +785,16 @@ impl Engine {
             }
             if !state.is_pending() {
                 r.busy = false;
+                r.terminate_next = false;
             }
             if cause == Cause::HostDied {
                 r.open = Opened::Closed;
             }
             r.state = state;
             r.status = status;
-            let operator_stop = cause == Cause::Terminated && state != ResourceState::Failed;
-            if state == ResourceState::Failed && r.desired == Desired::Online && !operator_stop {
+            if state == ResourceState::Failed && r.desired == Desired::Online {
                 apply_failure_policy(r);
-                if let Some(at) = r.wait_until {
-                    let weak = self.me.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep_until(at.into()).await;
-                        if let Some(e) = weak.upgrade() {
-                            e.reconcile();
-                        }
-                    });
-                }
+                self.wake_at(r.wait_until);
             }
             self.events.emit(EventKind::ResourceState {
                 resource: name.clone(),
@@ -777,7 +844,8 @@ impl Engine {
                 op.finished = true;
             }
         }
-        // Finished operations stay readable for a while; only the oldest are dropped.
+        // Operations stay readable for a while; past 10,000 the oldest are dropped (their
+        // waiters then read Pending).
         while rt.ops.len() > 10_000 {
             if let Some(first) = rt.ops.keys().next().copied() {
                 rt.ops.remove(&first);
@@ -792,6 +860,7 @@ impl Engine {
     /// parallel.
     pub fn reconcile(&self) {
         let mut opens = Vec::new();
+        let mut settled = Vec::new();
         {
             let mut rt = lock(&self.rt);
             let now = Instant::now();
@@ -856,11 +925,23 @@ impl Engine {
                         // Already terminated by its host: an offline request just records it.
                         if let Some(r) = rt.resources.get_mut(&name) {
                             r.state = ResourceState::Offline;
+                            r.status = Status::ERROR_SUCCESS;
+                            settled.push((name.clone(), r.doc.group.clone()));
                         }
                     }
                     _ => {}
                 }
             }
+        }
+        for (name, group) in settled {
+            self.events.emit(EventKind::ResourceState {
+                resource: name,
+                group: group.clone(),
+                state: ResourceState::Offline.to_string(),
+                status: 0,
+                cause: "Operator".into(),
+            });
+            self.refresh_groups(Some(&group));
         }
         for spec in opens {
             let Some(engine) = self.me.upgrade() else { return };
@@ -872,13 +953,30 @@ impl Engine {
                     let Some(name) = rt.by_id.get(&id).cloned() else { return };
                     let Some(r) = rt.resources.get_mut(&name) else { return };
                     match &result {
-                        Ok(()) => r.open = Opened::Open,
+                        Ok(()) => {
+                            r.open = Opened::Open;
+                            // Properties set while it was opening reach the host now.
+                            let _ = engine.hosts.update(id, &model::to_list(&r.doc.private), r.policy.timeouts);
+                        }
                         Err(e) => {
                             r.open = Opened::Closed;
                             r.state = ResourceState::Failed;
                             r.status = e.status;
-                            // A resource that cannot even open will not be helped by restarts.
-                            r.blocked = true;
+                            let host_trouble = matches!(
+                                e.status,
+                                Status::ERROR_RESMON_CREATE_FAILED
+                                    | Status::ERROR_RESMON_INVALID_STATE
+                                    | Status::ERROR_EXCEPTION_IN_RESOURCE_CALL
+                                    | Status::ERROR_RESOURCE_CALL_TIMED_OUT
+                            );
+                            if host_trouble && r.desired == Desired::Online {
+                                // The host, not the resource, failed: the restart policy retries.
+                                apply_failure_policy(r);
+                                engine.wake_at(r.wait_until);
+                            } else {
+                                // Its configuration is refused: restarts would not help.
+                                r.blocked = true;
+                            }
                         }
                     }
                 }

@@ -121,7 +121,8 @@ struct State {
     /// Resources that hung a host: they get a host of their own from now on.
     isolated: HashSet<ResourceId>,
     opens: HashMap<ResourceId, oneshot::Sender<Result<(), HostError>>>,
-    controls: HashMap<u64, oneshot::Sender<ControlReply>>,
+    /// Control calls waiting for their answer, with the host that will give it.
+    controls: HashMap<u64, (HostId, oneshot::Sender<ControlReply>)>,
     lease: Option<Duration>,
 }
 
@@ -183,17 +184,20 @@ impl HostManager {
             state.opens.insert(spec.id, tx);
             state.placement.insert(spec.id, host);
         }
-        self.send_to(
-            host,
-            ToHost::Open {
-                id: spec.id,
-                name: spec.name,
-                type_spec: spec.type_spec,
-                properties,
-                flags: spec.flags,
-                timeouts: spec.timeouts,
-            },
-        )?;
+        let open = ToHost::Open {
+            id: spec.id,
+            name: spec.name,
+            type_spec: spec.type_spec,
+            properties,
+            flags: spec.flags,
+            timeouts: spec.timeouts,
+        };
+        if let Err(e) = self.send_to(host, open) {
+            let mut state = lock(&self.inner.state);
+            state.opens.remove(&spec.id);
+            state.placement.remove(&spec.id);
+            return Err(e);
+        }
         let result = rx
             .await
             .unwrap_or_else(|_| Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, "host died during open")));
@@ -255,11 +259,19 @@ impl HostManager {
     ) -> Result<ControlReply, HostError> {
         let call = self.inner.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.inner.state).controls.insert(call, tx);
-        if let Err(e) = self.send(id, ToHost::Control { id, call, code, input, output_size }) {
+        let host = {
+            let mut state = lock(&self.inner.state);
+            let host = state.placement.get(&id).copied().ok_or_else(|| {
+                HostError::new(Status::ERROR_RESOURCE_NOT_FOUND, format!("resource {id} is not open"))
+            })?;
+            state.controls.insert(call, (host, tx));
+            host
+        };
+        if let Err(e) = self.send_to(host, ToHost::Control { id, call, code, input, output_size }) {
             lock(&self.inner.state).controls.remove(&call);
             return Err(e);
         }
+        // A host that dies drops the waiter, which ends this wait.
         rx.await.map_err(|_| HostError::new(Status::ERROR_RESMON_INVALID_STATE, "host died during the control call"))
     }
 
@@ -290,8 +302,15 @@ impl HostManager {
         }
     }
 
+    /// Forgets a resource's placement; a dedicated host left holding nothing is retired (its
+    /// input closes, so it exits).
     fn forget(&self, id: ResourceId) {
-        lock(&self.inner.state).placement.remove(&id);
+        let mut state = lock(&self.inner.state);
+        let Some(host) = state.placement.remove(&id) else { return };
+        let dedicated = state.hosts.get(&host).is_some_and(|h| !h.shared);
+        if dedicated && !state.placement.values().any(|h| *h == host) {
+            state.hosts.remove(&host);
+        }
     }
 
     async fn host_for(&self, separate: bool) -> Result<HostId, HostError> {
@@ -409,7 +428,7 @@ impl HostManager {
                 }
             }
             FromHost::ControlDone { call, status, output, bytes_returned } => {
-                let waiter = lock(&self.inner.state).controls.remove(&call);
+                let waiter = lock(&self.inner.state).controls.remove(&call).map(|(_, w)| w);
                 if let Some(w) = waiter {
                     let _ = w.send(ControlReply { status: Status(status), output, bytes_returned });
                 }
@@ -427,7 +446,11 @@ impl HostManager {
     async fn host_died(&self, host: HostId, pid: u32, reason: String, status: Status) {
         let (resources, was_shared, opens) = {
             let mut state = lock(&self.inner.state);
-            let was_shared = state.hosts.remove(&host).is_some_and(|h| h.shared);
+            let Some(process) = state.hosts.remove(&host) else {
+                // Retired after its last resource closed: an expected exit, not a death.
+                return;
+            };
+            let was_shared = process.shared;
             if state.shared == Some(host) {
                 state.shared = None;
             }
@@ -437,6 +460,8 @@ impl HostManager {
                 state.placement.remove(id);
             }
             let opens: Vec<_> = resources.iter().filter_map(|id| state.opens.remove(id)).collect();
+            // Dropping their senders ends the control calls this host will never answer.
+            state.controls.retain(|_, (h, _)| *h != host);
             (resources, was_shared, opens)
         };
         for w in opens {
@@ -465,8 +490,13 @@ impl HostManager {
 
 async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<ToHost>) {
     while let Some(request) = requests.recv().await {
-        if protocol::tokio_io::write_frame(&mut stdin, &request).await.is_err() {
-            return;
+        match protocol::tokio_io::write_frame(&mut stdin, &request).await {
+            Ok(()) => {}
+            // Nothing was written; the request is lost but the host keeps its channel.
+            Err(protocol::FrameError::TooLarge(n)) => {
+                eprintln!("halo: dropped a {n}-byte request to a host (frame limit)")
+            }
+            Err(_) => return,
         }
     }
 }

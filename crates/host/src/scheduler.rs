@@ -17,7 +17,7 @@ pub(crate) enum Timer {
     LooksAlive { id: ResourceId, generation: u64 },
     /// IsAlive poll, likewise.
     IsAlive { id: ResourceId, generation: u64 },
-    /// PendingTimeout: fires if no report newer than `checkpoint_seq` arrived.
+    /// PendingTimeout: fires if no report arrived after the `report_seq`-th.
     Pending { id: ResourceId, generation: u64, report_seq: u64 },
     /// DeadlockTimeout of the call with sequence number `call_seq`.
     Deadlock { id: ResourceId, call_seq: u64 },

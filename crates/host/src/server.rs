@@ -31,7 +31,7 @@ use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,8 @@ struct Slot {
     life: Mutex<Life>,
     /// The call running now: its sequence number, entry point, and start.
     in_call: Mutex<Option<(u64, &'static str, Instant)>>,
+    /// Signalled when a terminate finishes.
+    terminated_cv: Condvar,
 }
 
 impl Slot {
@@ -233,6 +235,7 @@ impl Host {
                         closing: false,
                     }),
                     in_call: Mutex::new(None),
+                    terminated_cv: Condvar::new(),
                 });
                 {
                     let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
@@ -257,9 +260,18 @@ impl Host {
             ToHost::Terminate { id } => {
                 self.with_open(id, |slot| self.terminate(slot, Cause::Terminated, Status::ERROR_SUCCESS))
             }
-            ToHost::Control { id, call, code, input, output_size } => {
-                self.with_open(id, |slot| self.enqueue(slot, Call::Control { call, code, input, output_size }))
-            }
+            ToHost::Control { id, call, code, input, output_size } => match self.slot(id) {
+                Some(slot) if !lock(&slot.life).closing => {
+                    self.enqueue(&slot, Call::Control { call, code, input, output_size })
+                }
+                // The caller waits for this call's answer: give it one.
+                _ => self.send(FromHost::ControlDone {
+                    call,
+                    status: Status::ERROR_RESOURCE_NOT_FOUND.0,
+                    output: Vec::new(),
+                    bytes_returned: 0,
+                }),
+            },
             ToHost::Cancel { id } => self.with_open(id, |slot| self.enqueue(slot, Call::Cancel)),
             ToHost::Check { id, is_alive } => self.with_open(id, |slot| self.enqueue(slot, Call::Check { is_alive })),
             ToHost::Update { id, properties, timeouts } => {
@@ -401,7 +413,8 @@ impl Host {
                 }
             }
             Call::Control { call, code, input, output_size } => {
-                let mut output = vec![0u8; (output_size as usize).min(protocol::MAX_FRAME / 2)];
+                // Bytes travel as JSON numbers (up to 4 characters each): keep the frame in bounds.
+                let mut output = vec![0u8; (output_size as usize).min(protocol::MAX_FRAME / 5)];
                 let r = resource.resource_control(ControlCode(code), &input, &mut output);
                 let written = if r.status.is_success() { r.bytes_returned.min(output.len()) } else { 0 };
                 output.truncate(written);
@@ -425,10 +438,8 @@ impl Host {
                 }
             }
             Call::Close => {
-                let needs_terminate = !matches!(lock(&slot.life).state, ResourceState::Offline | ResourceState::Failed);
-                if needs_terminate {
-                    self.stop_now(slot, Cause::Terminated, Status::ERROR_SUCCESS);
-                }
+                // Terminates first if needed, and never closes while a terminate still runs.
+                self.stop_now(slot, Cause::Terminated, Status::ERROR_SUCCESS);
                 resource.close();
                 self.forget(slot);
             }
@@ -537,8 +548,8 @@ impl Host {
             self.arm_pending(slot, generation, report_seq);
         } else if status.is_success() {
             let mut life = lock(&slot.life);
-            if life.op != Some(op) {
-                return;
+            if life.op != Some(op) || life.terminating {
+                return; // A report already finished it, or it is being terminated.
             }
             self.finish(slot, &mut life, done, Status::ERROR_SUCCESS, Cause::Resource);
         } else {
@@ -678,6 +689,20 @@ impl Host {
         life.terminating = false;
         life.op = None;
         self.finish(slot, &mut life, end, status, cause);
+        drop(life);
+        slot.terminated_cv.notify_all();
+    }
+
+    /// Waits until no terminate of this resource is running.
+    fn wait_terminated<'a>(&self, slot: &'a Slot) -> MutexGuard<'a, Life> {
+        let mut life = lock(&slot.life);
+        while life.terminating {
+            life = match slot.terminated_cv.wait(life) {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+        }
+        life
     }
 
     /// Terminate requested by the parent (or by close): runs beside any call.
@@ -690,10 +715,14 @@ impl Host {
         self.terminate_then(slot, end, status, cause);
     }
 
-    /// Terminates on the calling thread (close, shutdown).
+    /// Terminates on the calling thread (close, shutdown); one already running is waited for
+    /// instead of started twice.
     fn stop_now(&self, slot: &Slot, cause: Cause, status: Status) {
         {
-            let mut life = lock(&slot.life);
+            let mut life = self.wait_terminated(slot);
+            if matches!(life.state, ResourceState::Offline | ResourceState::Failed) && life.op.is_none() {
+                return;
+            }
             life.terminating = true;
             life.terminated = true;
             life.generation += 1;
@@ -776,12 +805,24 @@ impl Host {
             }
             Timer::Lease { renewal } => {
                 let expired = {
-                    let lease = lock(&self.lease);
-                    lease.0 == renewal && lease.1.is_some_and(|d| d <= Instant::now())
+                    let mut lease = lock(&self.lease);
+                    let expired = lease.0 == renewal && lease.1.is_some_and(|d| d <= Instant::now());
+                    if expired {
+                        lease.1 = None;
+                    }
+                    expired
                 };
                 if expired {
-                    lock(&self.lease).1 = None;
-                    self.terminate_all(Cause::LeaseExpired, Status::ERROR_CLUSTER_NO_QUORUM);
+                    // Not on the timer thread: deadlock and pending timers must keep firing.
+                    let host = self.me.clone();
+                    let spawned = thread::Builder::new().name("halo-host-lease".into()).spawn(move || {
+                        if let Some(h) = host.upgrade() {
+                            h.terminate_all(Cause::LeaseExpired, Status::ERROR_CLUSTER_NO_QUORUM);
+                        }
+                    });
+                    if spawned.is_err() {
+                        self.terminate_all(Cause::LeaseExpired, Status::ERROR_CLUSTER_NO_QUORUM);
+                    }
                 }
             }
         }
@@ -911,11 +952,12 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
         let mut output = std::io::BufWriter::new(output);
         for message in facts_rx {
             match message {
-                Outgoing::Fact(fact) => {
-                    if protocol::write_frame(&mut output, &fact).is_err() {
-                        return; // The parent is gone; the reader sees it too.
-                    }
-                }
+                Outgoing::Fact(fact) => match protocol::write_frame(&mut output, &fact) {
+                    Ok(()) => {}
+                    // Nothing was written: drop this fact, keep the channel.
+                    Err(FrameError::TooLarge(n)) => eprintln!("halo host: dropped a {n}-byte fact (frame limit)"),
+                    Err(_) => return, // The parent is gone; the reader sees it too.
+                },
                 Outgoing::Flushed(done) => {
                     let _ = done.send(());
                 }

@@ -156,7 +156,9 @@ pub struct RunOutput {
 
 const OUTPUT_KEEP: usize = 64 * 1024;
 
-fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+/// Reads a pipe to its end on a thread; the text arrives on the returned channel.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut kept = Vec::new();
         let mut buf = [0u8; 8192];
@@ -170,9 +172,14 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
             }
         }
         let start = kept.len().saturating_sub(OUTPUT_KEEP);
-        String::from_utf8_lossy(&kept[start..]).into_owned()
-    })
+        let _ = tx.send(String::from_utf8_lossy(&kept[start..]).into_owned());
+    });
+    rx
 }
+
+/// How long to wait for a program's pipes to close after its group was killed: a daemon it
+/// started in another session may hold them open for ever.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 /// Which of a program's outputs to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,8 +226,8 @@ pub fn run(
     };
     // Descendants that outlive the leader would hold the pipes open.
     let _ = killpg(group, Signal::SIGKILL);
-    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stdout = out.and_then(|rx| rx.recv_timeout(PIPE_GRACE).ok()).unwrap_or_default();
+    let stderr = err.and_then(|rx| rx.recv_timeout(PIPE_GRACE).ok()).unwrap_or_default();
     Ok(RunOutput { code: status.and_then(|s| s.code()), timed_out, stdout, stderr })
 }
 
