@@ -407,3 +407,49 @@ async fn control_codes_and_forced_termination_through_the_api() {
     let events = node.ok(&["events"]);
     assert!(events.contains("r (g) -> Offline [ERROR_SUCCESS (0)] Terminated"), "{events}");
 }
+
+#[tokio::test]
+async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let node = Node::start(&dir.path().join("data"), free_port());
+    node.ok(&["group", "create", "g"]);
+    let args = format!("Arguments=-c 'echo $$ > {}; exec sleep 600'", pidfile.display());
+    let probe = format!("ProbeCommand=test -s {}", pidfile.display());
+    node.ok(&[
+        "resource",
+        "create",
+        "sleeper",
+        "--group",
+        "g",
+        "--type",
+        "process",
+        "--set",
+        "Command=/bin/sh",
+        "--set",
+        &args,
+        "--set",
+        &probe,
+    ]);
+    node.ok(&["group", "online", "g", "--wait"]);
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    // SIGSTOP: the daemon is alive but silent, so its host's lease (5 s) runs out and the host
+    // stops everything on its own — the self-fencing the cluster relies on.
+    let daemon = nix::unistd::Pid::from_raw(node.child.id() as i32);
+    nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let frozen = std::time::Instant::now();
+    let mut stopped_after = None;
+    while frozen.elapsed() < Duration::from_secs(15) {
+        if !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+            stopped_after = Some(frozen.elapsed());
+            break;
+        }
+        // Nothing to await: the process is not ours, and its death is the event.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let after = stopped_after.expect("the resource kept running under a frozen daemon");
+    assert!(after >= Duration::from_secs(4), "stopped after {after:?}: before the lease could have run out");
+    // Thawed, the daemon sees the lease expiry and brings the resource back (it should be online).
+    node.until_all(&["sleeper"], "Online").await;
+}
