@@ -116,6 +116,35 @@ fn post_raw(port: u16, path: &str, body: String) -> (u16, String) {
     (code, text)
 }
 
+/// A `process` resource running `sleep` in group `g`, online; returns its pid.
+fn start_sleeper(node: &Node, pidfile: &Path) -> i32 {
+    node.ok(&["group", "create", "g"]);
+    let args = format!("Arguments=-c 'echo $$ > {}; exec sleep 600'", pidfile.display());
+    let probe = format!("ProbeCommand=test -s {}", pidfile.display());
+    node.ok(&[
+        "resource",
+        "create",
+        "sleeper",
+        "--group",
+        "g",
+        "--type",
+        "process",
+        "--set",
+        "Command=/bin/sh",
+        "--set",
+        &args,
+        "--set",
+        &probe,
+    ]);
+    node.ok(&["group", "online", "g", "--wait"]);
+    std::fs::read_to_string(pidfile).unwrap().trim().parse().unwrap()
+}
+
+/// Running, as opposed to gone or a zombie waiting to be reaped.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -166,30 +195,11 @@ async fn a_killed_daemon_leaves_no_resource_running() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let mut node = Node::start(&dir.path().join("data"), free_port());
-    node.ok(&["group", "create", "g"]);
-    let args = format!("Arguments=-c 'echo $$ > {}; exec sleep 600'", pidfile.display());
-    let probe = format!("ProbeCommand=test -s {}", pidfile.display());
-    node.ok(&[
-        "resource",
-        "create",
-        "sleeper",
-        "--group",
-        "g",
-        "--type",
-        "process",
-        "--set",
-        "Command=/bin/sh",
-        "--set",
-        &args,
-        "--set",
-        &probe,
-    ]);
-    node.ok(&["group", "online", "g", "--wait"]);
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid = start_sleeper(&node, &pidfile);
     node.signal(nix::sys::signal::Signal::SIGKILL);
     // The host sees its parent gone and stops the process group; the lease is the backstop.
     let gone = (0..500).any(|_| {
-        let running = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+        let running = running(pid);
         if running {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -413,26 +423,7 @@ async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let node = Node::start(&dir.path().join("data"), free_port());
-    node.ok(&["group", "create", "g"]);
-    let args = format!("Arguments=-c 'echo $$ > {}; exec sleep 600'", pidfile.display());
-    let probe = format!("ProbeCommand=test -s {}", pidfile.display());
-    node.ok(&[
-        "resource",
-        "create",
-        "sleeper",
-        "--group",
-        "g",
-        "--type",
-        "process",
-        "--set",
-        "Command=/bin/sh",
-        "--set",
-        &args,
-        "--set",
-        &probe,
-    ]);
-    node.ok(&["group", "online", "g", "--wait"]);
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid = start_sleeper(&node, &pidfile);
     // SIGSTOP: the daemon is alive but silent, so its host's lease (5 s) runs out and the host
     // stops everything on its own — the self-fencing the cluster relies on.
     let daemon = nix::unistd::Pid::from_raw(node.child.id() as i32);
@@ -440,7 +431,7 @@ async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     let frozen = std::time::Instant::now();
     let mut stopped_after = None;
     while frozen.elapsed() < Duration::from_secs(15) {
-        if !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+        if !running(pid) {
             stopped_after = Some(frozen.elapsed());
             break;
         }
