@@ -122,6 +122,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/types/{name}", get(type_))
         .route("/v1/groups", get(groups).post(create_group))
         .route("/v1/groups/{name}", get(group).delete(delete_group))
+        .route("/v1/groups/{name}/properties", put(set_group_properties).patch(set_group_properties))
         .route("/v1/groups/{name}/online", post(online_group))
         .route("/v1/groups/{name}/offline", post(offline_group))
         .route("/v1/resources", get(resources).post(create_resource))
@@ -226,6 +227,23 @@ async fn group(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<se
 async fn create_group(State(e): State<Api>, Body(g): Body<NewGroup>) -> Result<(StatusCode, Json<serde_json::Value>)> {
     e.create_group(&g.name, text(g.properties)).await?;
     Ok((StatusCode::CREATED, Json(json!(e.group(&g.name)?))))
+}
+
+/// `PUT /v1/groups/{name}/properties`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct GroupProperties {
+    /// Common properties to set.
+    #[serde(default)]
+    pub common: BTreeMap<String, Value>,
+}
+
+async fn set_group_properties(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    Body(p): Body<GroupProperties>,
+) -> Result<Json<serde_json::Value>> {
+    e.set_group_properties(&name, text(p.common)).await?;
+    Ok(Json(json!(e.group(&name)?)))
 }
 
 async fn delete_group(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
@@ -580,6 +598,7 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/types/{name}": { "get": op("one resource type") },
             "/v1/groups": { "get": op("list groups"), "post": op("create a group: {name, properties}") },
             "/v1/groups/{name}": { "get": op("one group"), "delete": op("delete an empty group") },
+            "/v1/groups/{name}/properties": { "put": op("set common properties: {common}") },
             "/v1/groups/{name}/online": { "post": accepted("bring a group online") },
             "/v1/groups/{name}/offline": { "post": accepted("take a group offline") },
             "/v1/resources": { "get": op("list resources"), "post": op("create a resource: {name, group, type, properties, private, dependencies}") },

@@ -1,8 +1,7 @@
-//! `halo apply -f FILE`: declarative TOML. Creates what is missing, changes resource properties
-//! and dependencies that differ, brings online what the file asks for; prints each change first.
+//! `halo apply -f FILE`: declarative TOML. Creates what is missing, changes properties and
+//! dependencies that differ, brings online what the file asks for; prints each change first.
 //! Applying the same file twice changes nothing the second time. Objects absent from the file are
-//! left alone, and so are the properties of groups that already exist (there is no API to change
-//! them yet).
+//! left alone.
 //!
 //! ```toml
 //! [[group]]
@@ -151,10 +150,21 @@ async fn converge(client: &Client, config: &Config, dry_run: bool, print: bool) 
     let resources = client.get("/v1/resources").await?;
     let find = |list: &Value, name: &str| list.as_array().and_then(|a| a.iter().find(|o| o["name"] == name).cloned());
     for g in &config.groups {
-        if find(&groups, &g.name).is_none() {
-            lines.push(format!("+ group {}", g.name));
-            groups_new
-                .push(Change::Post("/v1/groups".into(), json!({ "name": g.name, "properties": text(&g.properties)? })));
+        let props = text(&g.properties)?;
+        match find(&groups, &g.name) {
+            None => {
+                lines.push(format!("+ group {}", g.name));
+                groups_new.push(Change::Post("/v1/groups".into(), json!({ "name": g.name, "properties": props })));
+            }
+            Some(current) => {
+                let c = changed(&current["common"], &props);
+                for (k, v) in &c {
+                    lines.push(format!("~ group {}: {k} = {v:?}", g.name));
+                }
+                if !c.is_empty() {
+                    updates.push(Change::Put(format!("/v1/groups/{}/properties", g.name), json!({ "common": c })));
+                }
+            }
         }
     }
     for r in &config.resources {

@@ -150,6 +150,14 @@ enum GroupCmd {
         /// The group.
         name: String,
     },
+    /// Set common properties, KEY=VALUE.
+    Set {
+        /// The group.
+        name: String,
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +351,10 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             GroupCmd::Offline { name, op } => {
                 let members = group_members(&c, &name).await?;
                 c.operation(&format!("/v1/groups/{name}/offline"), op.flags.as_deref(), op.wait, &members).await?
+            }
+            GroupCmd::Set { name, pairs: kv } => {
+                let v = c.put(&format!("/v1/groups/{name}/properties"), json!({ "common": pairs(&kv)? })).await?;
+                c.print(&v, client::object_table);
             }
             GroupCmd::Delete { name } => {
                 c.delete(&format!("/v1/groups/{name}")).await?;

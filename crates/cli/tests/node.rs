@@ -360,6 +360,19 @@ private = { OnlineDelayMs = 10 }
     let third = node.ok(&["apply", "-f", file.to_str().unwrap()]);
     assert_eq!(third.trim(), "~ resource app: RestartThreshold = \"6\"");
     assert_eq!(node.json(&["resource", "show", "app"])["common"]["RestartThreshold"], "6");
+    // Group properties converge too, and are checked against their range.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("online = true", "online = true\nproperties = { Priority = 3000 }"),
+    )
+    .unwrap();
+    let fourth = node.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(fourth.trim(), "~ group g: Priority = \"3000\"");
+    let out = node.cli(&["group", "set", "g", "Priority=9999"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS"), "{out:?}");
+    assert_eq!(node.json(&["group", "show", "g"])["common"]["Priority"], "3000");
     // A bad file is refused with the reason, before anything changes.
     std::fs::write(&file, "[[group]]\nname = \"x\"\ncolour = \"red\"\n").unwrap();
     let out = node.cli(&["apply", "-f", file.to_str().unwrap()]);

@@ -293,6 +293,23 @@ impl Engine {
         }
     }
 
+    /// Sets a group's common properties (validated against §6.2).
+    pub async fn set_group_properties(&self, name: &str, common: BTreeMap<String, String>) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
+        let mut doc = lock(&self.rt)
+            .groups
+            .get(name)
+            .cloned()
+            .ok_or_else(|| fmt_err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
+        let changed: Vec<String> = common.keys().cloned().collect();
+        doc.common.extend(common);
+        model::verify(&format!("group {name}"), &GROUP_COMMON, &doc.common)?;
+        self.db.put(&keys::group(name), json(&doc)?).await.map_err(db_err)?;
+        lock(&self.rt).groups.insert(name.into(), doc);
+        self.events.emit(EventKind::Property { object: "group".into(), name: name.into(), properties: changed });
+        Ok(())
+    }
+
     /// Deletes an empty group.
     pub async fn delete_group(&self, name: &str) -> Result<(), EngineError> {
         let _config = self.config.write().await;
