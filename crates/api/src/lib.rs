@@ -58,7 +58,8 @@ pub fn http_status(status: Status) -> StatusCode {
         | Status::ERROR_RESOURCE_ONLINE
         | Status::ERROR_INVALID_STATE
         | Status::ERROR_RESOURCE_NOT_ONLINE
-        | Status::ERROR_CLUSTER_GROUP_BUSY => StatusCode::CONFLICT,
+        | Status::ERROR_CLUSTER_GROUP_BUSY
+        | Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY => StatusCode::CONFLICT,
         Status::ERROR_CLUSTER_NO_QUORUM | Status::ERROR_CLUSTER_SHUTTING_DOWN => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -118,8 +119,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/nodes", get(nodes))
         .route("/v1/nodes/{name}", get(node))
-        .route("/v1/types", get(types))
-        .route("/v1/types/{name}", get(type_))
+        .route("/v1/types", get(types).post(create_type))
+        .route("/v1/types/{name}", get(type_).delete(delete_type))
         .route("/v1/groups", get(groups).post(create_group))
         .route("/v1/groups/{name}", get(group).delete(delete_group))
         .route("/v1/groups/{name}/properties", put(set_group_properties).patch(set_group_properties))
@@ -178,6 +179,32 @@ async fn type_(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<se
         .find(|t| t.name == name)
         .map(|t| Json(json!(t)))
         .ok_or_else(|| ApiError::new(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}")))
+}
+
+/// `POST /v1/types`: a native plug-in type.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct NewType {
+    /// Its name.
+    pub name: String,
+    /// The plug-in's absolute path.
+    pub path: String,
+    /// The name its Startup expects (default: `name`).
+    #[serde(default)]
+    pub type_name: Option<String>,
+    /// Common properties (LooksAlivePollInterval, IsAlivePollInterval, Description).
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+}
+
+async fn create_type(State(e): State<Api>, Body(t): Body<NewType>) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    e.create_native_type(&t.name, &t.path, t.type_name.as_deref(), text(t.properties)).await?;
+    let created = e.types().into_iter().find(|x| x.name == t.name);
+    Ok((StatusCode::CREATED, Json(json!(created))))
+}
+
+async fn delete_type(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+    e.delete_type(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /v1/groups`.
@@ -594,8 +621,8 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/status": { "get": op("nodes, groups and resources in one read") },
             "/v1/nodes": { "get": op("list nodes") },
             "/v1/nodes/{name}": { "get": op("one node") },
-            "/v1/types": { "get": op("list resource types") },
-            "/v1/types/{name}": { "get": op("one resource type") },
+            "/v1/types": { "get": op("list resource types"), "post": op("declare a native plug-in type: {name, path, type_name, properties}") },
+            "/v1/types/{name}": { "get": op("one resource type"), "delete": op("remove a type no resource uses") },
             "/v1/groups": { "get": op("list groups"), "post": op("create a group: {name, properties}") },
             "/v1/groups/{name}": { "get": op("one group"), "delete": op("delete an empty group") },
             "/v1/groups/{name}/properties": { "put": op("set common properties: {common}") },

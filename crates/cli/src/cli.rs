@@ -229,6 +229,25 @@ enum ResourceCmd {
 
 #[derive(Debug, Subcommand)]
 enum TypeCmd {
+    /// Declare a resource type served by a native plug-in (.so built against include/halo_resapi.h).
+    Create {
+        /// Its name.
+        name: String,
+        /// The plug-in's path.
+        #[arg(long)]
+        native: std::path::PathBuf,
+        /// The type name its Startup expects (default: NAME).
+        #[arg(long)]
+        type_name: Option<String>,
+        /// Common properties, KEY=VALUE.
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
+    /// Remove a type no resource uses.
+    Delete {
+        /// The type.
+        name: String,
+    },
     /// List resource types.
     List,
     /// Show a resource type.
@@ -425,6 +444,17 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                     .collect(),
             )
         }),
+        Command::Type { what: TypeCmd::Create { name, native, type_name, set } } => {
+            // The daemon loads the plug-in, so it needs the absolute path.
+            let path = std::fs::canonicalize(&native).map_err(|e| anyhow::anyhow!("{}: {e}", native.display()))?;
+            let body = json!({ "name": name, "path": path, "type_name": type_name, "properties": pairs(&set)? });
+            let (_, v) = c.post("/v1/types", body).await?;
+            c.print(&v, |_| format!("created resource type {name}\n"));
+        }
+        Command::Type { what: TypeCmd::Delete { name } } => {
+            c.delete(&format!("/v1/types/{name}")).await?;
+            c.print(&json!({ "deleted": name }), |_| format!("deleted resource type {name}\n"));
+        }
         Command::Type { what: TypeCmd::Show { name } } => {
             c.print(&c.get(&format!("/v1/types/{name}")).await?, client::object_table)
         }

@@ -5,27 +5,9 @@
 
 mod common;
 
-use common::{manager, spec};
+use common::{compile_sample, manager, spec};
 use halo_host::protocol::TypeSpec;
 use resapi::ResourceState;
-use std::path::Path;
-use std::process::Command;
-
-fn compile_sample(dir: &Path) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = dir.join("libhalo_sample.so");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(cc)
-        .args(["-shared", "-fPIC", "-pthread", "-I"])
-        .arg(root.join("include"))
-        .arg(root.join("examples/native/sample_resource.c"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out.display().to_string()
-}
 
 #[tokio::test]
 async fn the_c_sample_runs_in_the_host() {

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+mod common;
+
 const HALO: &str = env!("CARGO_BIN_EXE_halo");
 
 struct Node {
@@ -456,4 +458,49 @@ async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     assert!(after >= Duration::from_secs(4), "stopped after {after:?}: before the lease could have run out");
     // Thawed, the daemon sees the lease expiry and brings the resource back (it should be online).
     node.until_all(&["sleeper"], "Online").await;
+}
+
+#[tokio::test]
+async fn a_native_plugin_type_is_declared_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let so = common::compile_sample(dir.path());
+    let record = dir.path().join("record");
+    let node = Node::start(&dir.path().join("data"), free_port());
+    node.ok(&[
+        "type",
+        "create",
+        "sample",
+        "--native",
+        &so,
+        "--type-name",
+        "halo-sample",
+        "--set",
+        "LooksAlivePollInterval=1000",
+    ]);
+    assert!(node.ok(&["type", "list"]).contains("native"));
+    node.ok(&["group", "create", "g"]);
+    let record_prop = format!("RecordFile={}", record.display());
+    node.ok(&[
+        "resource",
+        "create",
+        "s",
+        "--group",
+        "g",
+        "--type",
+        "sample",
+        "--set",
+        &record_prop,
+        "--set",
+        "Checkpoints=2",
+    ]);
+    node.ok(&["resource", "online", "s", "--wait"]);
+    node.ok(&["resource", "offline", "s", "--wait"]);
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert!(lines.contains("online flags=0x0 inbuffer=0 checkpoints=2"), "{lines}");
+    assert!(lines.contains("offline destination=(none) flags=0x0"), "{lines}");
+    // In use, it cannot go; a missing plug-in is refused up front.
+    let out = node.cli(&["type", "delete", "sample"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_RESOURCE_TYPE_BUSY"), "{out:?}");
+    let out = node.cli(&["type", "create", "ghost", "--native", "/nonexistent/libghost.so"]);
+    assert!(!out.status.success());
 }

@@ -310,6 +310,66 @@ impl Engine {
         Ok(())
     }
 
+    /// Declares a resource type served by a native plug-in: `path` is its `.so`, `type_name` the
+    /// name its `Startup` expects (default: the type's own name).
+    pub async fn create_native_type(
+        &self,
+        name: &str,
+        path: &str,
+        type_name: Option<&str>,
+        common: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let _config = self.config.read().await;
+        model::check_name("resource type", name)?;
+        model::verify(&format!("type {name}"), &model::TYPE_COMMON, &common)?;
+        let file = std::path::Path::new(path);
+        if !file.is_absolute() || !file.is_file() {
+            return Err(fmt_err(
+                Status::ERROR_FILE_NOT_FOUND,
+                format!("plug-in {path:?}: give the absolute path of an existing .so"),
+            ));
+        }
+        let doc = TypeDoc {
+            name: name.into(),
+            spec: halo_host::protocol::TypeSpec::Native {
+                path: path.into(),
+                type_name: type_name.unwrap_or(name).into(),
+            },
+            common,
+        };
+        self.create(&keys::type_(name), json(&doc)?, "resource type", name).await?;
+        lock(&self.rt).types.insert(name.into(), doc);
+        self.events.emit(EventKind::Added { object: "type".into(), name: name.into() });
+        Ok(())
+    }
+
+    /// Removes a resource type no resource uses (the built-in ones stay).
+    pub async fn delete_type(&self, name: &str) -> Result<(), EngineError> {
+        let _config = self.config.write().await;
+        {
+            let rt = lock(&self.rt);
+            if !rt.types.contains_key(name) {
+                return Err(fmt_err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}")));
+            }
+            if model::builtin_types().iter().any(|t| t.name == name) {
+                return Err(fmt_err(Status::ERROR_INVALID_PARAMETER, format!("{name} is built in")));
+            }
+            if let Some(r) = rt.resources.values().find(|r| r.doc.type_name == name) {
+                return Err(fmt_err(
+                    Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY,
+                    format!("{} is of type {name}", r.doc.name),
+                ));
+            }
+        }
+        self.db
+            .write(Request { compare: vec![], ops: vec![Op::Delete { key: keys::type_(name) }] })
+            .await
+            .map_err(db_err)?;
+        lock(&self.rt).types.remove(name);
+        self.events.emit(EventKind::Deleted { object: "type".into(), name: name.into() });
+        Ok(())
+    }
+
     /// Deletes an empty group.
     pub async fn delete_group(&self, name: &str) -> Result<(), EngineError> {
         let _config = self.config.write().await;

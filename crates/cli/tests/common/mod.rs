@@ -6,6 +6,8 @@
 use halo_host::client::{HostCommand, HostEvent, HostManager, OpenSpec};
 use halo_host::protocol::{Cause, FromHost, ResourceId, Timeouts, TypeSpec};
 use resapi::{PropertyList, ResourceState, ValueData};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -108,4 +110,21 @@ pub fn dummy(id: ResourceId, props: &[(&str, &str)], timeouts: Timeouts) -> Open
 /// A spec for any type, with string properties.
 pub fn spec(id: ResourceId, type_spec: TypeSpec, props: &[(&str, &str)]) -> OpenSpec {
     OpenSpec { type_spec, ..dummy(id, props, timeouts()) }
+}
+
+/// Compiles the C sample plug-in into `dir`; returns the .so path.
+pub fn compile_sample(dir: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = dir.join("libhalo_sample.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(cc)
+        .args(["-shared", "-fPIC", "-pthread", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("examples/native/sample_resource.c"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out.display().to_string()
 }
