@@ -212,6 +212,19 @@ async fn locked_resources_refuse_offline_unless_forced() {
     assert_eq!(err.status, Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS);
     let op = e.offline_resource("vm", OfflineFlags::IGNORE_RESOURCE_STATUS, true).await.unwrap();
     assert_eq!(e.wait(op, Duration::from_secs(60)).await.unwrap(), OpStatus::Succeeded);
+
+    // Deleting an online, locked resource: refused, unless forced — then it goes offline first.
+    e.online_resource("vm", true).await.unwrap();
+    w.state("vm", "Online").await;
+    while !e.resource("vm").unwrap().locked {
+        w.next("locked mode", |k| matches!(k, EventKind::Property { name, .. } if name == "vm")).await;
+    }
+    assert_eq!(e.delete_resource("vm", false).await.unwrap_err().status, Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS);
+    e.delete_resource("vm", true).await.unwrap();
+    let offline = w.state("vm", "Offline").await;
+    let deleted = w.any("vm deleted", |k| matches!(k, EventKind::Deleted { name, .. } if name == "vm")).await;
+    assert!(offline < deleted, "offline before deletion");
+    assert!(e.resource("vm").is_err());
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+/// How long a delete waits for the resource to go offline first.
+const DELETE_OFFLINE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// What the operator wants of a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -543,7 +546,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes an offline resource nothing depends on.
+    /// Deletes a resource nothing depends on, taking it offline first if it is up.
     pub async fn delete_resource(&self, name: &str, force: bool) -> Result<(), EngineError> {
         let _config = self.config.write().await;
         let (id, open) = {
@@ -564,14 +567,29 @@ impl Engine {
                     format!("{name} is in locked mode; force to delete"),
                 ));
             }
-            if !matches!(r.state, ResourceState::Offline | ResourceState::Failed) || r.busy {
-                return Err(fmt_err(
-                    Status::ERROR_RESOURCE_ONLINE,
-                    format!("{name} is {}; take it offline first", r.state),
-                ));
-            }
             (r.doc.id, r.open != Opened::Closed)
         };
+        // A resource still up is taken offline first (forced past locked mode when asked), and
+        // its persistent state is left alone: it is about to disappear.
+        let up = {
+            let rt = lock(&self.rt);
+            rt.resources
+                .get(name)
+                .is_some_and(|r| !matches!(r.state, ResourceState::Offline | ResourceState::Failed) || r.busy)
+        };
+        if up {
+            let flags = if force { OfflineFlags::IGNORE_RESOURCE_STATUS } else { OfflineFlags::empty() };
+            let op = self.offline_resource(name, flags, false).await?;
+            match self.wait(op, DELETE_OFFLINE_TIMEOUT).await? {
+                OpStatus::Succeeded => {}
+                other => {
+                    return Err(fmt_err(
+                        Status::ERROR_RESOURCE_ONLINE,
+                        format!("{name} did not go offline for deletion: {other:?}"),
+                    ));
+                }
+            }
+        }
         self.db
             .write(Request { compare: vec![], ops: vec![Op::Delete { key: keys::resource(name) }] })
             .await
