@@ -231,49 +231,30 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
         assert_eq!((got, body["error"].as_str().unwrap_or("")), (http_status, error), "{body}");
         assert!(!body["message"].as_str().unwrap_or("").is_empty());
     };
-    // Invalid flags.
-    check(
-        http.post(url("/v1/resources/a/offline")).json(&json!({ "flags": "0x80" })).send().await.unwrap(),
-        400,
-        "ERROR_INVALID_PARAMETER",
-    )
-    .await;
-    // Unknown type.
-    check(
-        http.post(url("/v1/resources"))
-            .json(&json!({ "name": "n", "group": "g", "type": "nope" }))
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND",
-    )
-    .await;
-    // Cyclic dependency.
-    check(
-        http.put(url("/v1/resources/b/dependencies")).json(&json!({ "expression": "[a]" })).send().await.unwrap(),
-        400,
-        "ERROR_CIRCULAR_DEPENDENCY",
-    )
-    .await;
-    // Cross-group dependency.
-    check(
-        http.put(url("/v1/resources/b/dependencies")).json(&json!({ "expression": "[x]" })).send().await.unwrap(),
-        400,
-        "ERROR_DEPENDENCY_NOT_ALLOWED",
-    )
-    .await;
-    // Property out of range.
-    check(
-        http.put(url("/v1/resources/a/properties"))
-            .json(&json!({ "common": { "RestartAction": 7 } }))
-            .send()
-            .await
-            .unwrap(),
-        400,
-        "ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS",
-    )
-    .await;
+    // Each refused with its error: (method, path, body, HTTP status, ERROR_*).
+    let cases = [
+        ("POST", "/v1/resources/a/offline", json!({ "flags": "0x80" }), 400, "ERROR_INVALID_PARAMETER"),
+        (
+            "POST",
+            "/v1/resources",
+            json!({ "name": "n", "group": "g", "type": "nope" }),
+            404,
+            "ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND",
+        ),
+        ("PUT", "/v1/resources/b/dependencies", json!({ "expression": "[a]" }), 400, "ERROR_CIRCULAR_DEPENDENCY"),
+        ("PUT", "/v1/resources/b/dependencies", json!({ "expression": "[x]" }), 400, "ERROR_DEPENDENCY_NOT_ALLOWED"),
+        (
+            "PUT",
+            "/v1/resources/a/properties",
+            json!({ "common": { "RestartAction": 7 } }),
+            400,
+            "ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS",
+        ),
+    ];
+    for (method, path, body, status, error) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        check(http.request(method, url(path)).json(&body).send().await.unwrap(), status, error).await;
+    }
     // Malformed JSON.
     check(
         http.post(url("/v1/groups"))
