@@ -293,3 +293,30 @@ async fn an_expired_lease_terminates_every_resource() {
     }
     assert!(stopped.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_frozen_host_is_killed_and_its_resources_fail() {
+    let (m, mut ev) = manager();
+    m.set_silence_limit(Duration::from_millis(2500));
+    m.open(dummy(1, &[], timeouts())).await.unwrap();
+    m.open(OpenSpec { separate_monitor: true, ..dummy(2, &[], timeouts()) }).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    m.online(2, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    ev.state(2, ResourceState::Online).await;
+    let frozen = m.host_pid(1).unwrap();
+    let other = m.host_pid(2).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(frozen as i32), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let HostEvent::HostDied { pid, reason, resources, .. } =
+        ev.until("the frozen host's death", |e| matches!(e, HostEvent::HostDied { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!((pid, resources), (frozen, vec![1]));
+    assert!(reason.contains("heartbeat"), "{reason}");
+    let (_, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!(cause, Cause::HostDied);
+    // The host that kept its heartbeat is untouched.
+    assert_eq!(m.host_pid(2), Some(other));
+    assert_eq!(m.control(2, 0x0100_0011, vec![], 8).await.unwrap().status, Status::ERROR_INVALID_FUNCTION);
+}

@@ -20,6 +20,9 @@ use std::time::Duration;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a host may stay silent (heartbeats come every second) before it counts as frozen.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
+
 /// How long a starting host may take to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -128,6 +131,8 @@ struct State {
 
 struct Inner {
     command: HostCommand,
+    /// A host silent (not even a heartbeat) for this long is frozen: it is killed and replaced.
+    silence_ms: AtomicU64,
     state: Mutex<State>,
     events: mpsc::UnboundedSender<HostEvent>,
     next_host: AtomicU64,
@@ -154,8 +159,14 @@ impl HostManager {
             events,
             next_host: AtomicU64::new(1),
             next_call: AtomicU64::new(1),
+            silence_ms: AtomicU64::new(DEFAULT_SILENCE.as_millis() as u64),
         });
         (HostManager { inner }, rx)
+    }
+
+    /// Changes how long a host may stay silent before it is killed as frozen.
+    pub fn set_silence_limit(&self, limit: Duration) {
+        self.inner.silence_ms.store(u64::try_from(limit.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// The pid of the host holding `id`, if it is open.
@@ -382,7 +393,22 @@ impl HostManager {
     async fn read_facts(self, host: HostId, pid: u32, mut child: Child, mut stdout: ChildStdout) {
         let mut reason = None;
         loop {
-            match protocol::tokio_io::read_frame::<FromHost>(&mut stdout).await {
+            let silence = Duration::from_millis(self.inner.silence_ms.load(Ordering::Relaxed));
+            let frame =
+                match tokio::time::timeout(silence, protocol::tokio_io::read_frame::<FromHost>(&mut stdout)).await {
+                    Ok(frame) => frame,
+                    Err(_) => {
+                        // Frozen (SIGSTOP, a stuck machine): nothing it holds is monitored any more.
+                        let _ = child.start_kill();
+                        reason = Some((
+                            format!("host sent nothing, not even a heartbeat, for {silence:?}; killed"),
+                            Status::ERROR_RESMON_INVALID_STATE,
+                        ));
+                        break;
+                    }
+                };
+            match frame {
+                Ok(FromHost::Heartbeat) => {}
                 Ok(FromHost::Deadlock { id, entry_point, elapsed_ms }) => {
                     // The host cannot recover a thread stuck in resource code: kill it.
                     let _ = child.start_kill();

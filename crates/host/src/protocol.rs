@@ -10,6 +10,9 @@ use std::io::{self, Read, Write};
 /// The protocol version both sides must speak.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// How often a host says it is alive.
+pub const HEARTBEAT_MS: u64 = 1000;
+
 /// The largest frame either side accepts; a longer one is a protocol error, not an allocation.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
@@ -308,6 +311,8 @@ pub enum FromHost {
         /// The entry point that panicked.
         entry_point: String,
     },
+    /// Sent every [`HEARTBEAT_MS`]: the host is alive and its timer thread runs.
+    Heartbeat,
     /// A protocol error on a request (unknown id, duplicate open, …), with no state change.
     Rejected {
         /// Which resource.

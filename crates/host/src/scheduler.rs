@@ -23,6 +23,8 @@ pub(crate) enum Timer {
     Deadlock { id: ResourceId, call_seq: u64 },
     /// Lease deadline of renewal `renewal`.
     Lease { renewal: u64 },
+    /// Time to tell the parent this host is alive.
+    Heartbeat,
 }
 
 struct Entry {

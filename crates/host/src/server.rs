@@ -803,6 +803,10 @@ impl Host {
                     });
                 }
             }
+            Timer::Heartbeat => {
+                self.send(FromHost::Heartbeat);
+                self.schedule(Instant::now() + Duration::from_millis(protocol::HEARTBEAT_MS), Timer::Heartbeat);
+            }
             Timer::Lease { renewal } => {
                 let expired = {
                     let mut lease = lock(&self.lease);
@@ -987,6 +991,7 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     })?;
     let _ = host.scheduler.set(scheduler.clone());
     host.send(FromHost::Hello { version: protocol::PROTOCOL_VERSION, pid: std::process::id() });
+    host.schedule(Instant::now() + Duration::from_millis(protocol::HEARTBEAT_MS), Timer::Heartbeat);
 
     let result = loop {
         match protocol::read_frame::<ToHost>(&mut input) {
