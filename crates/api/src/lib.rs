@@ -148,8 +148,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
+/// This node, as the API shows nodes.
+fn node_json(e: &Engine) -> serde_json::Value {
+    json!({ "name": e.node(), "state": "Up", "id": 1 })
+}
+
 fn nodes_json(e: &Engine) -> serde_json::Value {
-    json!([{ "name": e.node(), "state": "Up", "id": 1 }])
+    json!([node_json(e)])
 }
 
 async fn status(State(e): State<Api>) -> Json<serde_json::Value> {
@@ -166,7 +171,7 @@ async fn node(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<ser
     if name != e.node() {
         return Err(ApiError::new(Status::ERROR_NODE_NOT_AVAILABLE, format!("no node {name} in this cluster")));
     }
-    Ok(Json(json!({ "name": e.node(), "state": "Up", "id": 1 })))
+    Ok(Json(node_json(&e)))
 }
 
 async fn types(State(e): State<Api>) -> Json<serde_json::Value> {
@@ -229,18 +234,19 @@ pub enum Value {
     Bool(bool),
 }
 
+impl Value {
+    /// The value as the text the engine stores.
+    fn into_text(self) -> String {
+        match self {
+            Value::Text(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+        }
+    }
+}
+
 fn text(values: BTreeMap<String, Value>) -> BTreeMap<String, String> {
-    values
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                Value::Text(s) => s,
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-            };
-            (k, v)
-        })
-        .collect()
+    values.into_iter().map(|(k, v)| (k, v.into_text())).collect()
 }
 
 async fn groups(State(e): State<Api>) -> Json<serde_json::Value> {
@@ -378,13 +384,13 @@ pub struct OperationRequest {
     pub flags: Option<Value>,
 }
 
-fn flag_text(v: Option<Value>) -> String {
-    match v {
-        None => String::new(),
-        Some(Value::Text(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        Some(Value::Bool(b)) => b.to_string(),
-    }
+/// The flags of an operation's (optional) body, parsed strictly by `parse`.
+async fn operation_flags<F>(
+    req: Request,
+    parse: impl Fn(&str) -> std::result::Result<F, resapi::FlagsError>,
+) -> Result<F> {
+    let text = optional_body(req).await?.flags.map(Value::into_text).unwrap_or_default();
+    parse(&text).map_err(|f| ApiError::new(f.status(), f.to_string()))
 }
 
 fn accepted(op: u64) -> (StatusCode, Json<serde_json::Value>) {
@@ -416,8 +422,7 @@ async fn online_resource(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let flags = ResourceOnlineFlags::parse(&flag_text(optional_body(req).await?.flags))
-        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let flags = operation_flags(req, ResourceOnlineFlags::parse).await?;
     let update = !flags.contains(ResourceOnlineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
     Ok(accepted(e.online_resource(&name, update).await?))
 }
@@ -427,8 +432,7 @@ async fn offline_resource(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let flags = ResourceOfflineFlags::parse(&flag_text(optional_body(req).await?.flags))
-        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let flags = operation_flags(req, ResourceOfflineFlags::parse).await?;
     let update = !flags.contains(ResourceOfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
     if flags.contains(ResourceOfflineFlags::FORCE_WITH_TERMINATION) {
         return Ok(accepted(e.terminate_resource(&name, update).await?));
@@ -455,8 +459,7 @@ async fn online_group(
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
     // Validated so that a typo is refused; on one node none of them changes what happens
     // (there is no other node to choose, and locked mode does not block an online).
-    resapi::GroupOnlineFlags::parse(&flag_text(optional_body(req).await?.flags))
-        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    operation_flags(req, resapi::GroupOnlineFlags::parse).await?;
     Ok(accepted(e.online_group(&name, true).await?))
 }
 
@@ -465,8 +468,7 @@ async fn offline_group(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    let flags = resapi::GroupOfflineFlags::parse(&flag_text(optional_body(req).await?.flags))
-        .map_err(|f| ApiError::new(f.status(), f.to_string()))?;
+    let flags = operation_flags(req, resapi::GroupOfflineFlags::parse).await?;
     let mut dll = resapi::OfflineFlags::empty();
     if flags.contains(resapi::GroupOfflineFlags::IGNORE_RESOURCE_STATUS) {
         dll |= resapi::OfflineFlags::IGNORE_RESOURCE_STATUS;
