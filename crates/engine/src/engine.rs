@@ -827,14 +827,9 @@ impl Engine {
                 let level = LogLevel::from_raw(level).map(|l| l.to_string()).unwrap_or_else(|_| level.to_string());
                 self.events.emit(EventKind::Log { resource: name, level, message });
             }
-            HostEvent::HostDied { resources, .. } => {
-                let mut rt = lock(&self.rt);
-                for id in resources {
-                    if let Some(r) = rt.by_id_mut(id) {
-                        r.open = Opened::Closed;
-                    }
-                }
-            }
+            // Each resource of a dead host also arrives as a Failed state with cause HostDied,
+            // which marks it closed (see on_state).
+            HostEvent::HostDied { .. } => {}
             HostEvent::Fact(FromHost::Rejected { id, status, message }) => {
                 // The host refused a request outright: nothing is in flight any more.
                 let mut rt = lock(&self.rt);

@@ -128,6 +128,8 @@ struct Life {
     terminated: bool,
     /// The application-specific code of the last counted report.
     application_code: u32,
+    /// The `CLUSRESDLL_STATUS_*` flags of the last counted report.
+    status_flags: u32,
     /// A terminate is running or about to.
     terminating: bool,
     closing: bool,
@@ -201,7 +203,7 @@ impl Host {
             checkpoint: life.checkpoint.unwrap_or(0),
             status: status.0,
             application_code: life.application_code,
-            flags: 0,
+            flags: life.status_flags,
             cause,
         });
     }
@@ -231,6 +233,7 @@ impl Host {
                         generation: 0,
                         terminated: false,
                         application_code: 0,
+                        status_flags: 0,
                         terminating: false,
                         closing: false,
                     }),
@@ -525,6 +528,7 @@ impl Host {
         life.op = Some(op);
         life.checkpoint = None;
         life.application_code = 0;
+        life.status_flags = 0;
         life.terminated = false;
         life.generation += 1;
     }
@@ -574,10 +578,8 @@ impl Host {
         let generation = life.generation;
         self.state_fact(slot, life, status, cause);
         if state == ResourceState::Online {
-            let t = slot.timeouts();
-            let now = Instant::now();
-            self.schedule(now + ms(t.looks_alive_ms), Timer::LooksAlive { id: slot.id, generation });
-            self.schedule(now + ms(t.is_alive_ms), Timer::IsAlive { id: slot.id, generation });
+            self.arm_poll(slot, generation, false);
+            self.arm_poll(slot, generation, true);
         }
     }
 
@@ -611,38 +613,17 @@ impl Host {
         };
         life.checkpoint = Some(status.checkpoint);
         life.application_code = status.application_specific_error_code;
+        life.status_flags = status.flags.bits();
         life.report_seq += 1;
-        let fact = |state: ResourceState, cause| FromHost::State {
-            id,
-            state: state.raw(),
-            checkpoint: status.checkpoint,
-            status: if state.is_pending() { Status::ERROR_IO_PENDING.0 } else { 0 },
-            application_code: status.application_specific_error_code,
-            flags: status.flags.bits(),
-            cause,
-        };
         match status.state {
             s if s == pending || s == ResourceState::Pending => {
                 life.state = pending;
+                self.state_fact(&slot, &life, Status::ERROR_IO_PENDING, Cause::Resource);
                 let (generation, seq) = (life.generation, life.report_seq);
                 drop(life);
-                self.send(fact(pending, Cause::Resource));
                 self.arm_pending(&slot, generation, seq);
             }
-            s if s == done => {
-                life.state = done;
-                life.op = None;
-                life.generation += 1;
-                let generation = life.generation;
-                drop(life);
-                self.send(fact(done, Cause::Resource));
-                if done == ResourceState::Online {
-                    let t = slot.timeouts();
-                    let now = Instant::now();
-                    self.schedule(now + ms(t.looks_alive_ms), Timer::LooksAlive { id, generation });
-                    self.schedule(now + ms(t.is_alive_ms), Timer::IsAlive { id, generation });
-                }
-            }
+            s if s == done => self.finish(&slot, &mut life, done, Status::ERROR_SUCCESS, Cause::Resource),
             ResourceState::Failed => {
                 drop(life);
                 self.terminate_then(&slot, ResourceState::Failed, Status::ERROR_RESOURCE_FAILED, Cause::Resource);
