@@ -385,27 +385,14 @@ async fn control_codes_and_forced_termination_through_the_api() {
     node.ok(&["group", "create", "g"]);
     node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy", "--set", "RestartThreshold=9"]);
     node.ok(&["resource", "online", "r", "--wait"]);
-    let http = reqwest::Client::new();
-    let resp: Value = http
-        .post(format!("{}/v1/resources/r/control", node.endpoint))
-        .json(&json!({ "code": "CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let control = |body: Value| {
+        let url = format!("{}/v1/resources/r/control", node.endpoint);
+        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let resp = control(json!({ "code": "CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES" })).await;
     assert_eq!(resp["status"], "ERROR_SUCCESS");
     assert_eq!(resp["properties"]["RestartThreshold"], "9");
-    let resp: Value = http
-        .post(format!("{}/v1/resources/r/control", node.endpoint))
-        .json(&json!({ "code": 0x0100_0005u32, "output_size": 1 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let resp = control(json!({ "code": 0x0100_0005u32, "output_size": 1 })).await;
     assert_eq!((resp["status"].clone(), resp["bytes_returned"].clone()), (json!("ERROR_MORE_DATA"), json!(4)));
 
     // FORCE_WITH_TERMINATION skips the graceful offline.
