@@ -36,7 +36,7 @@ pub use state::{
     ResourceState, RestartAction,
 };
 pub use status::Status;
-pub use worker::{Worker, WorkerContext, WorkerExit, terminate_workers};
+pub use worker::{PendingWorker, Worker, WorkerContext, WorkerExit, terminate_workers};
 
 /// `0xFFFFFFFF` in a poll-interval or retry property: "use the type's value" / "never".
 pub const USE_TYPE_VALUE: u32 = u32::MAX;

@@ -155,6 +155,40 @@ impl Worker {
     }
 }
 
+/// The worker of a resource's operation in progress: at most one at a time. What every
+/// pending online/offline needs — start a worker and answer `ERROR_IO_PENDING`, stop it on
+/// terminate — in one place.
+#[derive(Debug, Default)]
+pub struct PendingWorker {
+    slot: Mutex<Option<Worker>>,
+}
+
+impl PendingWorker {
+    /// Stops any previous worker, starts `work`, and returns what the entry point answers:
+    /// `ERROR_IO_PENDING`, or `ERROR_NOT_ENOUGH_MEMORY` if no thread could be started.
+    pub fn start<F>(&self, name: &str, work: F) -> crate::Status
+    where
+        F: FnOnce(&WorkerContext) -> u32 + Send + 'static,
+    {
+        self.stop();
+        match Worker::spawn(name, work) {
+            Ok(w) => {
+                *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+                crate::Status::ERROR_IO_PENDING
+            }
+            Err(_) => crate::Status::ERROR_NOT_ENOUGH_MEMORY,
+        }
+    }
+
+    /// `ClusWorkerTerminate` on the current worker, if any; returns once it has exited.
+    pub fn stop(&self) {
+        let worker = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = worker {
+            w.terminate();
+        }
+    }
+}
+
 /// `ClusWorkersTerminate`: asks every worker to stop (unless `wait_only`) and waits for all of
 /// them, sharing one `timeout`. `TimedOut` if at least one did not exit in time.
 pub fn terminate_workers(workers: &[&Worker], timeout: Duration, wait_only: bool) -> WorkerExit {
@@ -218,6 +252,24 @@ mod tests {
     fn panicking_worker_still_counts_as_exited() {
         let worker = Worker::spawn("panics", |_| panic!("worker failure under test")).unwrap();
         assert_eq!(worker.terminate_ex(Duration::from_secs(60), false), WorkerExit::Exited);
+    }
+
+    #[test]
+    fn a_pending_worker_replaces_and_stops_its_predecessor() {
+        let slot = PendingWorker::default();
+        let (tx, rx) = mpsc::channel();
+        let first_tx = tx.clone();
+        assert!(
+            slot.start("first", move |ctx| u32::from(ctx.sleep(Duration::from_secs(3600)) && first_tx.send(1).is_ok()))
+                .is_pending()
+        );
+        assert!(
+            slot.start("second", move |ctx| u32::from(ctx.sleep(Duration::from_secs(3600)) && tx.send(2).is_ok()))
+                .is_pending()
+        );
+        assert_eq!(rx.recv().ok(), Some(1), "starting the second stopped the first");
+        slot.stop();
+        assert_eq!(rx.recv().ok(), Some(2));
     }
 
     #[test]

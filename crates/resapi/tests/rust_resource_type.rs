@@ -6,8 +6,8 @@
 
 use resapi::{
     Callbacks, ExitState, FailureType, LogLevel, Monitor, OfflineFlags, OnlineFlags, OpenFlags, OpenRequest,
-    Parameters, PropertyList, Resource, ResourceHandle, ResourceState, ResourceStatusEx, ResourceType, Status,
-    ValueData, Worker,
+    Parameters, PendingWorker, PropertyList, Resource, ResourceHandle, ResourceState, ResourceStatusEx, ResourceType,
+    Status, ValueData,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,7 +22,7 @@ struct Cache {
     callbacks: Callbacks,
     parameters: Parameters,
     online: Arc<AtomicBool>,
-    worker: Mutex<Option<Worker>>,
+    worker: PendingWorker,
     last_offline: Mutex<Option<(Option<String>, OfflineFlags)>>,
 }
 
@@ -35,7 +35,7 @@ impl ResourceType for CacheType {
             callbacks: request.callbacks,
             parameters: request.parameters,
             online: Arc::new(AtomicBool::new(false)),
-            worker: Mutex::new(None),
+            worker: PendingWorker::default(),
             last_offline: Mutex::new(None),
         }))
     }
@@ -43,9 +43,7 @@ impl ResourceType for CacheType {
 
 impl Cache {
     fn stop_worker(&self) {
-        if let Some(w) = self.worker.lock().unwrap().take() {
-            w.terminate();
-        }
+        self.worker.stop();
     }
 }
 
@@ -53,7 +51,7 @@ impl Resource for Cache {
     fn online_v2(&self, _flags: OnlineFlags, _input: &[u8]) -> Status {
         let steps = self.parameters.with(|p| p.get_dword("Steps")).unwrap_or(1);
         let (callbacks, online) = (self.callbacks.clone(), self.online.clone());
-        let worker = Worker::spawn("cache-online", move |ctx| {
+        self.worker.start("cache-online", move |ctx| {
             for checkpoint in 1..=steps {
                 if ctx.check_terminate() {
                     return 1;
@@ -66,14 +64,7 @@ impl Resource for Cache {
             online.store(true, Ordering::SeqCst);
             callbacks.set_resource_status_ex(ResourceStatusEx::new(ResourceState::Online, steps + 1));
             0
-        });
-        match worker {
-            Ok(w) => {
-                *self.worker.lock().unwrap() = Some(w);
-                Status::ERROR_IO_PENDING
-            }
-            Err(_) => Status::ERROR_NOT_ENOUGH_MEMORY,
-        }
+        })
     }
 
     fn offline_v2(&self, destination: Option<&str>, flags: OfflineFlags, _input: &[u8]) -> Status {

@@ -9,8 +9,8 @@
 
 use nix::sys::signal::{Signal, raise};
 use resapi::{
-    Callbacks, ExitState, FailureType, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PropertyItem,
-    PropertyTable, Resource, ResourceState, ResourceStatusEx, ResourceType, Status, Worker, WorkerContext,
+    Callbacks, ExitState, FailureType, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PendingWorker,
+    PropertyItem, PropertyTable, Resource, ResourceState, ResourceStatusEx, ResourceType, Status, WorkerContext,
 };
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -93,8 +93,8 @@ impl ResourceType for DummyType {
             callbacks: request.callbacks,
             parameters: request.parameters,
             online_since: Arc::new(Mutex::new(None)),
-            worker: Mutex::new(None),
-            signaller: Mutex::new(None),
+            worker: PendingWorker::default(),
+            signaller: PendingWorker::default(),
             behaviour: Mutex::new(behaviour),
         }))
     }
@@ -198,8 +198,8 @@ struct Dummy {
     callbacks: Callbacks,
     parameters: Parameters,
     online_since: Arc<Mutex<Option<Instant>>>,
-    worker: Mutex<Option<Worker>>,
-    signaller: Mutex<Option<Worker>>,
+    worker: PendingWorker,
+    signaller: PendingWorker,
     behaviour: Mutex<Behaviour>,
 }
 
@@ -249,12 +249,8 @@ impl Dummy {
     }
 
     fn stop_worker(&self) {
-        for slot in [&self.worker, &self.signaller] {
-            let worker = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(w) = worker {
-                w.terminate();
-            }
-        }
+        self.worker.stop();
+        self.signaller.stop();
     }
 
     fn set_online(&self, online: bool) {
@@ -305,19 +301,13 @@ impl Dummy {
             callbacks.set_resource_status_ex(ResourceStatusEx::new(done, steps + 1));
             0
         };
-        match Worker::spawn("dummy-pending", work) {
-            Ok(w) => {
-                *self.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
-                Status::ERROR_IO_PENDING
-            }
-            Err(_) => Status::ERROR_NOT_ENOUGH_MEMORY,
-        }
+        self.worker.start("dummy-pending", work)
     }
 
     /// `SignalFailureAfterMs`: a worker that turns the resource unhealthy and signals it.
     fn arm_signal_failure(&self, after: Duration) {
         let (callbacks, online_since) = (self.callbacks.clone(), self.online_since.clone());
-        let worker = Worker::spawn("dummy-signal", move |ctx| {
+        let started = self.signaller.start("dummy-signal", move |ctx| {
             if ctx.sleep(after) {
                 return 1;
             }
@@ -325,9 +315,8 @@ impl Dummy {
             callbacks.signal_failure(FailureType::General, 0);
             0
         });
-        match worker {
-            Ok(w) => *self.signaller.lock().unwrap_or_else(|p| p.into_inner()) = Some(w),
-            Err(_) => self.callbacks.log_event(LogLevel::Error, "cannot start the SignalFailure worker"),
+        if started.is_error() {
+            self.callbacks.log_event(LogLevel::Error, "cannot start the SignalFailure worker");
         }
     }
 }

@@ -13,8 +13,8 @@
 
 use halo_type_exec::{Keep, RunOutput, epoch, operation_env, run};
 use resapi::{
-    Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PropertyList, Resource, ResourceState,
-    ResourceStatusEx, ResourceType, Status, ValueData, Worker,
+    Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PendingWorker, PropertyList, Resource,
+    ResourceState, ResourceStatusEx, ResourceType, Status, ValueData,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ impl ResourceType for OcfType {
             callbacks: request.callbacks,
             parameters: request.parameters,
             agent: Mutex::new(agent),
-            worker: Mutex::new(None),
+            worker: PendingWorker::default(),
             cache: self.cache.clone(),
         }))
     }
@@ -262,7 +262,7 @@ struct Ocf {
     callbacks: Callbacks,
     parameters: Parameters,
     agent: Mutex<Agent>,
-    worker: Mutex<Option<Worker>>,
+    worker: PendingWorker,
     cache: Arc<MetaCache>,
 }
 
@@ -314,12 +314,6 @@ fn report_output(callbacks: &Callbacks, action: &str, out: &RunOutput, timeout: 
 }
 
 impl Ocf {
-    fn stop_worker(&self) {
-        if let Some(w) = lock(&self.worker).take() {
-            w.terminate();
-        }
-    }
-
     fn monitor(&self, level: &str) -> bool {
         let agent = lock(&self.agent).clone();
         // A non-zero interval marks a recurring monitor, not a probe (agents report reasons then).
@@ -342,9 +336,8 @@ impl Ocf {
                 return status;
             }
         };
-        self.stop_worker();
         let (name, callbacks) = (self.name.clone(), self.callbacks.clone());
-        let worker = Worker::spawn("ocf-op", move |ctx| {
+        self.worker.start("ocf-op", move |ctx| {
             let code = agent.action(&name, action, &extra, &callbacks, || ctx.check_terminate());
             if ctx.check_terminate() {
                 return 1;
@@ -359,14 +352,7 @@ impl Ocf {
             }
             callbacks.set_resource_status_ex(status);
             0
-        });
-        match worker {
-            Ok(w) => {
-                *lock(&self.worker) = Some(w);
-                Status::ERROR_IO_PENDING
-            }
-            Err(_) => Status::ERROR_NOT_ENOUGH_MEMORY,
-        }
+        })
     }
 }
 
@@ -384,7 +370,7 @@ impl Resource for Ocf {
     }
 
     fn terminate(&self) {
-        self.stop_worker();
+        self.worker.stop();
         let agent = lock(&self.agent).clone();
         let code = agent.action(&self.name, "stop", &[], &self.callbacks, || false);
         if !matches!(code, Some(rc::SUCCESS | rc::NOT_RUNNING)) {
@@ -401,7 +387,7 @@ impl Resource for Ocf {
     }
 
     fn close(&self) {
-        self.stop_worker();
+        self.worker.stop();
     }
 }
 

@@ -10,8 +10,8 @@
 use halo_type_exec::{Group, Keep, parse_signal, spawn_status};
 use nix::sys::signal::Signal;
 use resapi::{
-    Callbacks, ExitState, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, ParsedProperties, PropertyItem,
-    PropertyTable, Resource, ResourceState, ResourceStatusEx, ResourceType, Status, Worker,
+    Callbacks, ExitState, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, ParsedProperties,
+    PendingWorker, PropertyItem, PropertyTable, Resource, ResourceState, ResourceStatusEx, ResourceType, Status,
 };
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -230,7 +230,7 @@ impl ResourceType for ProcessType {
             callbacks: request.callbacks,
             parameters: request.parameters,
             running: Arc::new(Mutex::new(None)),
-            worker: Mutex::new(None),
+            worker: PendingWorker::default(),
         }))
     }
 }
@@ -239,7 +239,7 @@ struct Process {
     callbacks: Callbacks,
     parameters: Parameters,
     running: Arc<Mutex<Option<(Group, Config)>>>,
-    worker: Mutex<Option<Worker>>,
+    worker: PendingWorker,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -247,22 +247,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Process {
-    fn stop_worker(&self) {
-        if let Some(w) = lock(&self.worker).take() {
-            w.terminate();
-        }
-    }
-
-    fn pending(&self, name: &str, work: impl FnOnce(&resapi::WorkerContext) -> u32 + Send + 'static) -> Status {
-        match Worker::spawn(name, work) {
-            Ok(w) => {
-                *lock(&self.worker) = Some(w);
-                Status::ERROR_IO_PENDING
-            }
-            Err(_) => Status::ERROR_NOT_ENOUGH_MEMORY,
-        }
-    }
-
     fn start(&self, config: &Config) -> Result<Group, Status> {
         let mut command = Command::new(&config.command);
         command.args(&config.arguments).envs(config.environment.iter().cloned()).stdin(Stdio::null());
@@ -291,7 +275,7 @@ impl Process {
 
 impl Resource for Process {
     fn online_v2(&self, _flags: OnlineFlags, _input: &[u8]) -> Status {
-        self.stop_worker();
+        self.worker.stop();
         let config = match Config::read(&self.parameters) {
             Ok(c) => c,
             Err((status, message)) => {
@@ -313,7 +297,7 @@ impl Resource for Process {
         let Some(probe) = probe else { return Status::ERROR_SUCCESS };
         // Pending until the probe first passes; the program dying meanwhile fails the online.
         let (callbacks, running) = (self.callbacks.clone(), self.running.clone());
-        self.pending("process-online", move |ctx| {
+        self.worker.start("process-online", move |ctx| {
             let mut checkpoint = 0;
             loop {
                 let exited = lock(&running).as_mut().and_then(|(g, _)| g.exited());
@@ -338,7 +322,7 @@ impl Resource for Process {
     }
 
     fn offline_v2(&self, _destination: Option<&str>, _flags: OfflineFlags, _input: &[u8]) -> Status {
-        self.stop_worker();
+        self.worker.stop();
         let Some((mut group, config)) = lock(&self.running).take() else { return Status::ERROR_SUCCESS };
         group.signal(config.stop_signal);
         if group.wait_for(Duration::from_millis(200), || true).is_some() {
@@ -346,7 +330,7 @@ impl Resource for Process {
             return Status::ERROR_SUCCESS;
         }
         let callbacks = self.callbacks.clone();
-        self.pending("process-offline", move |ctx| {
+        self.worker.start("process-offline", move |ctx| {
             let mut checkpoint = 0;
             let step = Duration::from_millis(500);
             let mut left = config.stop_timeout;
@@ -373,7 +357,7 @@ impl Resource for Process {
         if let Some((mut group, _)) = lock(&self.running).take() {
             group.kill();
         }
-        self.stop_worker();
+        self.worker.stop();
     }
 
     fn looks_alive(&self) -> bool {

@@ -20,8 +20,8 @@
 
 use halo_type_exec::{Keep, epoch, operation_env, run};
 use resapi::{
-    Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PropertyList, Resource, ResourceState,
-    ResourceStatusEx, ResourceType, Status, ValueData, Worker,
+    Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PendingWorker, PropertyList, Resource,
+    ResourceState, ResourceStatusEx, ResourceType, Status, ValueData,
 };
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -132,7 +132,7 @@ impl ResourceType for ScriptType {
             callbacks: request.callbacks,
             parameters: request.parameters,
             config: Mutex::new(config),
-            worker: Mutex::new(None),
+            worker: PendingWorker::default(),
         }))
     }
 }
@@ -142,7 +142,7 @@ struct Script {
     callbacks: Callbacks,
     parameters: Parameters,
     config: Mutex<Config>,
-    worker: Mutex<Option<Worker>>,
+    worker: PendingWorker,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,12 +163,6 @@ impl Script {
         }
     }
 
-    fn stop_worker(&self) {
-        if let Some(w) = lock(&self.worker).take() {
-            w.terminate();
-        }
-    }
-
     /// Runs `entry` on a worker and reports `done` on exit 0, `failed` otherwise.
     fn pending(
         &self,
@@ -181,10 +175,9 @@ impl Script {
             Ok(c) => c,
             Err(status) => return status,
         };
-        self.stop_worker();
         let callbacks = self.callbacks.clone();
         // No time limit of its own: PendingTimeout bounds it, and terminate kills it.
-        let worker = Worker::spawn("script-op", move |ctx| {
+        self.worker.start("script-op", move |ctx| {
             let code = config
                 .call(entry, &extra, Duration::from_secs(u64::from(u32::MAX)), &callbacks, || ctx.check_terminate());
             if ctx.check_terminate() {
@@ -196,14 +189,7 @@ impl Script {
             }
             callbacks.set_resource_status_ex(status);
             0
-        });
-        match worker {
-            Ok(w) => {
-                *lock(&self.worker) = Some(w);
-                Status::ERROR_IO_PENDING
-            }
-            Err(_) => Status::ERROR_NOT_ENOUGH_MEMORY,
-        }
+        })
     }
 
     fn check(&self, entry: &str) -> bool {
@@ -227,7 +213,7 @@ impl Resource for Script {
 
     fn terminate(&self) {
         // Kill a running online/offline first, then let the script clean up.
-        self.stop_worker();
+        self.worker.stop();
         if !self.check("terminate") {
             self.callbacks.log_event(LogLevel::Warning, "terminate did not exit 0");
         }
@@ -242,7 +228,7 @@ impl Resource for Script {
     }
 
     fn close(&self) {
-        self.stop_worker();
+        self.worker.stop();
         if !self.check("close") {
             self.callbacks.log_event(LogLevel::Warning, "close did not exit 0");
         }
