@@ -80,13 +80,17 @@ fn usage(pid: u32) -> Result<(f64, u64)> {
     Ok(((num(11)? + num(12)?) as f64 / ticks, num(21)? * page))
 }
 
+/// Runs a benchmark to its end and prints its report as JSON.
+fn print_report(measure: impl std::future::Future<Output = Result<serde_json::Value>>) -> Result<()> {
+    let report = tokio::runtime::Runtime::new()?.block_on(measure)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
 impl HostBench {
     /// Runs every measurement and prints one JSON document.
     pub fn run(&self) -> Result<()> {
-        let runtime = tokio::runtime::Runtime::new()?;
-        let report = runtime.block_on(self.measure())?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(())
+        print_report(self.measure())
     }
 
     async fn measure(&self) -> Result<serde_json::Value> {
@@ -338,10 +342,7 @@ fn tree_rss(root: u32) -> Result<u64> {
 impl NodeBench {
     /// Runs every measurement and prints one JSON document.
     pub fn run(&self) -> Result<()> {
-        let runtime = tokio::runtime::Runtime::new()?;
-        let report = runtime.block_on(self.measure())?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(())
+        print_report(self.measure())
     }
 
     async fn wait_online(client: &crate::client::Client, names: &HashSet<String>) -> Result<()> {
