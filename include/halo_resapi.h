@@ -150,7 +150,9 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_CLUSTER_AFFINITY_CONFLICT                                        5971L
 #define WAIT_TIMEOUT                                                           258L
 
-/* Control codes (CLUSCTL_*), object | operation; see CLUSCTL_* layout in §9.1. */
+/* Control codes (CLUSCTL_*): object | operation, in the CLUSCTL control-code layout whose
+   shifts are defined further down (object bits 24-31, modify 22, user 21, internal 20, function
+   bits 2-19, access bits 0-1; bit 23, "global", is set by only two storage and network codes). */
 #define CLUSCTL_RESOURCE_UNKNOWN                                 0x01000000
 #define CLUSCTL_RESOURCE_GET_CHARACTERISTICS                     0x01000005
 #define CLUSCTL_RESOURCE_GET_FLAGS                               0x01000009
@@ -311,7 +313,9 @@ typedef enum CLUSTER_RESOURCE_APPLICATION_STATE {
 #define CLUS_FLAG_CORE                         0x00000001
 
 /* ---------------------------------------------------------------------------------------------
- * Control-code layout (§9.1) and property-list syntaxes (§9.4).
+ * The CLUSCTL control-code layout (object, modify, user, internal, function and access fields)
+ * and the property-list value syntaxes (CLUSPROP_SYNTAX_*: format in the low word, type in the
+ * high word).
  * ------------------------------------------------------------------------------------------- */
 #define CLUS_ACCESS_ANY          0
 #define CLUS_ACCESS_READ         0x01

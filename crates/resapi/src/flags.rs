@@ -360,7 +360,8 @@ flag_set! {
 }
 
 flag_set! {
-    /// Service-maintained resource status bits (`CLUSTER_RESOURCE_STATUS_*`, §8.5).
+    /// Service-maintained resource status bits (`CLUSTER_RESOURCE_STATUS_*`): the resource's
+    /// `StatusInformation` common property, set by the cluster service only, never by the resource.
     ResourceStatusInformation, prefix "CLUSTER_RESOURCE_STATUS_" {
         /// The resource is in locked mode.
         LOCKED_MODE = 0x1;

@@ -1,5 +1,7 @@
-//! Every number of the contract, checked against `reference/wsfc-model.md` as literals: if a
-//! value in the crate drifts, one of these fails.
+//! Every number of the contract, written out as literals copied from the Windows SDK headers
+//! (`resapi.h`, `clusapi.h`) and Microsoft's documentation of them (where the two disagree, the
+//! header wins): if a value in the crate drifts, one of these fails. `docs/wsfc-contract.md`
+//! summarises what these numbers mean to halo.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
 
@@ -192,7 +194,7 @@ fn states_and_enums() {
 }
 
 #[test]
-fn status_codes_of_section_13() {
+fn win32_and_cluster_status_codes() {
     let table: &[(&str, u32)] = &[
         ("ERROR_SUCCESS", 0),
         ("ERROR_INVALID_FUNCTION", 1),
@@ -266,7 +268,7 @@ fn status_codes_of_section_13() {
 }
 
 #[test]
-fn control_codes_of_section_9() {
+fn control_codes_and_their_layout() {
     let table: &[(ControlCode, u32)] = &[
         (CLUSCTL_RESOURCE_UNKNOWN, 0x0100_0000),
         (CLUSCTL_RESOURCE_GET_CHARACTERISTICS, 0x0100_0005),
@@ -326,13 +328,14 @@ fn control_codes_of_section_9() {
     assert_eq!(ControlCode::MODIFY_BIT, 0x40_0000);
     assert_eq!(ControlCode::USER_BIT, 0x20_0000);
     assert_eq!(ControlCode::INTERNAL_BIT, 0x10_0000);
-    // The node object is 4 in the header (the architecture page's 0x08 is wrong, §14).
+    // The node object is 4, as in clusapi.h and in real codes (CLUSCTL_NODE_GET_FLAGS is
+    // 0x04000009); Microsoft's "Control Code Architecture" page lists it as 0x08, which is wrong.
     assert_eq!(ControlCode(0x0400_0009).object(), Some(ControlObject::Node));
     assert_eq!(ControlCode(0x0400_0009).access(), ControlAccess::Read);
 }
 
 #[test]
-fn property_list_syntaxes_of_section_9_4() {
+fn property_list_syntaxes() {
     assert_eq!(syntax::NAME, 0x0004_0003);
     assert_eq!(syntax::LIST_VALUE_DWORD, 0x0001_0002);
     assert_eq!(syntax::LIST_VALUE_SZ, 0x0001_0003);

@@ -59,7 +59,9 @@ pub mod rc {
     pub const DEGRADED_PROMOTED: i32 = 191;
 }
 
-/// The Win32 status an OCF exit code maps to (Pacemaker's soft/hard/fatal classes, §1.2).
+/// The Win32 status an OCF exit code maps to, following the OCF resource-agent API's exit-code
+/// classes as Pacemaker applies them (soft: restart or move; hard: not on this node; fatal: on no
+/// node).
 pub fn status_of(code: i32) -> Status {
     match code {
         rc::SUCCESS => Status::ERROR_SUCCESS,
