@@ -9,9 +9,16 @@
 //! This crate knows nothing of resources or groups: it stores bytes under keys. It must not
 //! validate documents (the engine does, before writing) and must never reset or repair a
 //! database silently: a locked or unreadable data directory is an error that names the file.
+//!
+//! It owns the change feed too: every applied log entry is published as a [`Change`], so a
+//! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
+//! nothing and seeing nothing twice.
 
+mod feed;
 mod network;
 mod store;
+
+pub use feed::Watch;
 
 use nix::fcntl::{Flock, FlockArg};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
@@ -92,6 +99,25 @@ pub enum Response {
     },
 }
 
+/// One log entry as applied to the state machine, delivered in revision order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The log index of the entry (the revision every key it wrote now carries).
+    pub revision: u64,
+    /// The ops of every transaction in the entry that was applied (guards held), in order.
+    /// Empty for blank and membership entries and for entries whose transactions all conflicted.
+    pub ops: Vec<Op>,
+}
+
+/// Everything the database holds, as of one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The last applied log index, 0 if none.
+    pub revision: u64,
+    /// Every key and its record.
+    pub records: BTreeMap<String, Record>,
+}
+
 /// What one log entry carries: transactions committed together (group commit), each applied on
 /// its own, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +165,21 @@ pub enum ClusterError {
     /// Consensus failed (the node is shutting down, or storage failed).
     #[error("consensus: {0}")]
     Raft(String),
+    /// A watch asked for changes older than the change history keeps.
+    #[error("changes after revision {requested} are no longer kept; the oldest a watch can start after is {oldest}")]
+    Compacted {
+        /// The revision the watch was to start after.
+        requested: u64,
+        /// The oldest revision a watch can start after now.
+        oldest: u64,
+    },
+    /// A watcher fell behind the change history (or a snapshot replaced the data): re-read a
+    /// snapshot and watch again from its revision.
+    #[error("the watcher fell behind the change history; re-read a snapshot")]
+    Lagged,
+    /// The database shut down.
+    #[error("the cluster database is shut down")]
+    Closed,
 }
 
 /// Transactions waiting for the writer, each with where to send its outcome.
@@ -188,6 +229,7 @@ pub struct ClusterDb {
     raft: Raft<TypeConfig>,
     writes: mpsc::UnboundedSender<Pending>,
     db: Arc<Database>,
+    feed: Arc<feed::Feed>,
     path: PathBuf,
     _lock: Flock<File>,
 }
@@ -211,6 +253,10 @@ impl ClusterDb {
         let db = Database::create(&path)
             .map_err(|e| ClusterError::Database { path: path.clone(), reason: e.to_string() })?;
         let db = Arc::new(db);
+        // The feed starts where the stored state machine is; entries openraft re-applies on
+        // start-up are published from there.
+        let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
+        let feed = feed::Feed::new(applied, feed::HISTORY);
         let config = Config {
             cluster_name: "halo".into(),
             heartbeat_interval: 100,
@@ -225,7 +271,7 @@ impl ClusterDb {
             Arc::new(config),
             network::NoPeers,
             store::LogStore { db: db.clone() },
-            store::StateMachine { db: db.clone() },
+            store::StateMachine { db: db.clone(), feed: feed.clone() },
         )
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -243,7 +289,7 @@ impl ClusterDb {
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), queue));
-        Ok(ClusterDb { raft, writes, db, path, _lock: lock })
+        Ok(ClusterDb { raft, writes, db, feed, path, _lock: lock })
     }
 
     /// The database file.
@@ -305,8 +351,33 @@ impl ClusterDb {
         Ok(out)
     }
 
+    /// Every key and the revision they are at, read in one redb read transaction (data and
+    /// last-applied agree).
+    pub fn snapshot(&self) -> Result<Snapshot, ClusterError> {
+        let (revision, records) = store::snapshot(&self.db).map_err(|e| ClusterError::Read(e.to_string()))?;
+        Ok(Snapshot { revision, records })
+    }
+
+    /// Changes with revision > `after`, in revision order, then every later one as it is applied
+    /// (by this node's writes or replicated from others: the state machine feeds it, not
+    /// [`ClusterDb::write`]). `after` older than the change history is
+    /// [`ClusterError::Compacted`]; the revision of a [`ClusterDb::snapshot`] always works, even
+    /// if changes were applied since (the history covers them).
+    pub fn watch(&self, after: u64) -> Result<Watch, ClusterError> {
+        self.feed.watch(after)
+    }
+
     /// Stops consensus; the lock is released when the value is dropped.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
-        self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()))
+        let result = self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()));
+        self.feed.close();
+        result
+    }
+}
+
+impl Drop for ClusterDb {
+    fn drop(&mut self) {
+        // Watchers outlive the database handle; tell them nothing more is coming.
+        self.feed.close();
     }
 }

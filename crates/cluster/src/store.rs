@@ -7,7 +7,8 @@
 // openraft's storage traits fix the error type (StorageError, ~224 bytes); the helpers share it.
 #![allow(clippy::result_large_err)]
 
-use crate::{Record, Request, Response, TypeConfig};
+use crate::feed::Feed;
+use crate::{Change, Op, Record, Request, Response, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
     BasicNode, Entry, EntryPayload, LogId, LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
@@ -191,6 +192,8 @@ struct SnapshotBlob {
 #[derive(Clone)]
 pub(crate) struct StateMachine {
     pub(crate) db: Arc<Database>,
+    /// Where every applied entry is published, after its commit.
+    pub(crate) feed: Arc<Feed>,
 }
 
 impl StateMachine {
@@ -208,6 +211,19 @@ fn meta_in(txn: &redb::ReadTransaction) -> StResult<SmMeta> {
     }
 }
 
+/// The applied revision (0 if none) and every record, read in one transaction so they agree.
+pub(crate) fn snapshot(db: &Database) -> StResult<(u64, BTreeMap<String, Record>)> {
+    let txn = db.begin_read().map_err(rerr)?;
+    let applied = meta_in(&txn)?.last_applied.map_or(0, |l| l.index);
+    Ok((applied, dump_in(&txn)?))
+}
+
+/// The applied revision (0 if none).
+pub(crate) fn applied(db: &Database) -> StResult<u64> {
+    let txn = db.begin_read().map_err(rerr)?;
+    Ok(meta_in(&txn)?.last_applied.map_or(0, |l| l.index))
+}
+
 fn dump_in(txn: &redb::ReadTransaction) -> StResult<BTreeMap<String, Record>> {
     let t = open_or_empty!(txn, KV, BTreeMap::new());
     let mut out = BTreeMap::new();
@@ -219,8 +235,14 @@ fn dump_in(txn: &redb::ReadTransaction) -> StResult<BTreeMap<String, Record>> {
     Ok(out)
 }
 
-/// Applies one transaction inside the write transaction `kv`.
-fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, revision: u64) -> StResult<Response> {
+/// Applies one transaction inside the write transaction `kv`; the ops of an applied one are
+/// appended to `applied_ops` for the change feed.
+fn apply_request(
+    kv: &mut redb::Table<&str, (u64, &[u8])>,
+    request: &Request,
+    revision: u64,
+    applied_ops: &mut Vec<Op>,
+) -> StResult<Response> {
     for c in &request.compare {
         let actual = kv.get(c.key.as_str()).map_err(werr)?.map(|v| v.value().0);
         if actual != c.revision {
@@ -237,6 +259,7 @@ fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, re
             }
         }
     }
+    applied_ops.extend(request.ops.iter().cloned());
     Ok(Response::Applied { revision })
 }
 
@@ -279,17 +302,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut meta = self.meta()?;
         let mut responses = Vec::new();
+        let mut changes = Vec::new();
         let txn = self.db.begin_write().map_err(werr)?;
         {
             let mut kv = txn.open_table(KV).map_err(werr)?;
             for e in entries {
                 meta.last_applied = Some(e.log_id);
+                let mut ops = Vec::new();
                 match e.payload {
                     EntryPayload::Blank => responses.push(Vec::new()),
                     EntryPayload::Normal(batch) => {
                         let mut answers = Vec::with_capacity(batch.0.len());
                         for request in &batch.0 {
-                            answers.push(apply_request(&mut kv, request, e.log_id.index)?);
+                            answers.push(apply_request(&mut kv, request, e.log_id.index, &mut ops)?);
                         }
                         responses.push(answers);
                     }
@@ -298,12 +323,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         responses.push(Vec::new());
                     }
                 }
+                changes.push(Change { revision: e.log_id.index, ops });
             }
             let mut mt = txn.open_table(SM_META).map_err(werr)?;
             let bytes = serde_json::to_vec(&meta).map_err(werr)?;
             mt.insert("meta", bytes.as_slice()).map_err(werr)?;
         }
         txn.commit().map_err(werr)?;
+        // Only now: a watcher must never see a change the database does not hold.
+        for change in changes {
+            self.feed.publish(change);
+        }
         Ok(responses)
     }
 
@@ -335,7 +365,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
             mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        txn.commit().map_err(werr)?;
+        // The data jumped; the feed's history no longer connects to it.
+        self.feed.reset(meta.last_log_id.map_or(0, |l| l.index));
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StResult<Option<Snapshot<TypeConfig>>> {
