@@ -180,6 +180,35 @@ pub enum ClusterError {
     /// The database shut down.
     #[error("the cluster database is shut down")]
     Closed,
+    /// This node cannot write: another member leads (or no leader is known yet).
+    #[error("not the leader; {}", leader_text(*.leader_id, .leader_addr.as_deref()))]
+    NotLeader {
+        /// The leader's node id, if known.
+        leader_id: Option<u64>,
+        /// The leader's address, if known.
+        leader_addr: Option<String>,
+    },
+}
+
+fn leader_text(id: Option<u64>, addr: Option<&str>) -> String {
+    match (id, addr) {
+        (Some(id), Some(addr)) => format!("the leader is node {id} at {addr}"),
+        (Some(id), None) => format!("the leader is node {id}"),
+        (None, _) => "no leader is known".to_string(),
+    }
+}
+
+impl ClusterError {
+    /// A copy for each waiter of a failed batch (`io::Error` is not `Clone`, but a batch never
+    /// fails with one).
+    fn duplicate(&self) -> ClusterError {
+        match self {
+            ClusterError::NotLeader { leader_id, leader_addr } => {
+                ClusterError::NotLeader { leader_id: *leader_id, leader_addr: leader_addr.clone() }
+            }
+            other => ClusterError::Raft(other.to_string()),
+        }
+    }
 }
 
 /// Transactions waiting for the writer, each with where to send its outcome.
@@ -210,17 +239,23 @@ async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiv
                 }
             }
             Err(e) => {
-                let message = match e {
-                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                        format!("not the leader; the leader is {:?}", f.leader_id)
-                    }
-                    other => other.to_string(),
-                };
+                let error = write_error(e);
                 for reply in replies {
-                    let _ = reply.send(Err(ClusterError::Raft(message.clone())));
+                    let _ = reply.send(Err(error.duplicate()));
                 }
             }
         }
+    }
+}
+
+/// What a failed `client_write` means to the caller: "not the leader" keeps who the leader is, so
+/// the caller can send the write there.
+fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ClusterError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ClusterError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+        }
+        other => ClusterError::Raft(other.to_string()),
     }
 }
 
@@ -379,5 +414,34 @@ impl Drop for ClusterDb {
     fn drop(&mut self) {
         // Watchers outlive the database handle; tell them nothing more is coming.
         self.feed.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::error::{Fatal, ForwardToLeader};
+
+    #[test]
+    fn forward_to_leader_becomes_not_leader_with_the_leader() {
+        let known = RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+            leader_id: Some(2),
+            leader_node: Some(BasicNode { addr: "10.0.0.2:7480".into() }),
+        }));
+        let e = write_error(known);
+        assert!(
+            matches!(&e, ClusterError::NotLeader { leader_id: Some(2), leader_addr: Some(a) } if a == "10.0.0.2:7480")
+        );
+        assert_eq!(e.to_string(), "not the leader; the leader is node 2 at 10.0.0.2:7480");
+        assert!(matches!(e.duplicate(), ClusterError::NotLeader { leader_id: Some(2), .. }));
+
+        let unknown = RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+            leader_id: None,
+            leader_node: None,
+        }));
+        assert_eq!(write_error(unknown).to_string(), "not the leader; no leader is known");
+
+        let stopped = write_error(RaftError::Fatal(Fatal::Stopped));
+        assert!(matches!(stopped, ClusterError::Raft(_)), "{stopped}");
     }
 }
