@@ -167,9 +167,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
-        self.put_meta("last_purged", &log_id)?;
+        // One transaction: a crash between recording last_purged and removing the entries would
+        // otherwise leave a log state that contradicts itself.
+        let bytes = serde_json::to_vec(&log_id).map_err(werr)?;
         let txn = self.db.begin_write().map_err(werr)?;
         {
+            let mut meta = txn.open_table(META).map_err(werr)?;
+            meta.insert("last_purged", bytes.as_slice()).map_err(werr)?;
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
         }
