@@ -387,3 +387,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 }
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use openraft::testing::{StoreBuilder, Suite};
+
+    /// A fresh log store and state machine on a redb file in a temporary directory (the guard).
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+        async fn build(&self) -> StResult<(tempfile::TempDir, LogStore, StateMachine)> {
+            let dir = tempfile::tempdir().map_err(werr)?;
+            let db = Arc::new(Database::create(dir.path().join("cluster.redb")).map_err(werr)?);
+            let feed = Feed::new(0, crate::feed::HISTORY);
+            Ok((dir, LogStore { db: db.clone() }, StateMachine { db, feed }))
+        }
+    }
+
+    #[test]
+    fn the_redb_store_passes_openraft_storage_suite() {
+        Suite::test_all(Builder).unwrap();
+    }
+}
