@@ -118,6 +118,15 @@ pub struct Snapshot {
     pub records: BTreeMap<String, Record>,
 }
 
+/// How many redb commits this node's storage has made since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Commits flushed to disk before returning (each one an fsync).
+    pub durable_commits: u64,
+    /// Every commit, durable or not.
+    pub commits: u64,
+}
+
 /// What one log entry carries: transactions committed together (group commit), each applied on
 /// its own, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +274,7 @@ pub struct ClusterDb {
     writes: mpsc::UnboundedSender<Pending>,
     db: Arc<Database>,
     feed: Arc<feed::Feed>,
+    stats: Arc<store::Stats>,
     path: PathBuf,
     _lock: Flock<File>,
 }
@@ -292,6 +302,7 @@ impl ClusterDb {
         // start-up are published from there.
         let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
         let feed = feed::Feed::new(applied, feed::HISTORY);
+        let stats = Arc::new(store::Stats::default());
         let config = Config {
             cluster_name: "halo".into(),
             heartbeat_interval: 100,
@@ -305,8 +316,8 @@ impl ClusterDb {
             FIRST_NODE_ID,
             Arc::new(config),
             network::NoPeers,
-            store::LogStore { db: db.clone() },
-            store::StateMachine { db: db.clone(), feed: feed.clone() },
+            store::LogStore { db: db.clone(), stats: stats.clone() },
+            store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone() },
         )
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -324,7 +335,7 @@ impl ClusterDb {
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), queue));
-        Ok(ClusterDb { raft, writes, db, feed, path, _lock: lock })
+        Ok(ClusterDb { raft, writes, db, feed, stats, path, _lock: lock })
     }
 
     /// The database file.
@@ -400,6 +411,14 @@ impl ClusterDb {
     /// if changes were applied since (the history covers them).
     pub fn watch(&self, after: u64) -> Result<Watch, ClusterError> {
         self.feed.watch(after)
+    }
+
+    /// How many commits (and durable ones) the storage has made since the database opened.
+    pub fn storage_stats(&self) -> StorageStats {
+        StorageStats {
+            durable_commits: self.stats.durable_commits.load(std::sync::atomic::Ordering::Relaxed),
+            commits: self.stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Stops consensus; the lock is released when the value is dropped.

@@ -21,6 +21,7 @@ use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 type NodeId = u64;
 type StResult<T> = Result<T, StorageError<NodeId>>;
@@ -49,9 +50,28 @@ macro_rules! open_or_empty {
     };
 }
 
+/// Counts commits, to measure what a write costs on disk.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Commits that were flushed to disk before returning.
+    pub(crate) durable_commits: AtomicU64,
+    /// Every commit.
+    pub(crate) commits: AtomicU64,
+}
+
+/// Commits `txn`, counting it. redb's default durability makes the commit durable (flushed
+/// before it returns).
+fn commit(txn: redb::WriteTransaction, stats: &Stats) -> StResult<()> {
+    txn.commit().map_err(werr)?;
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    stats.durable_commits.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
 #[derive(Clone)]
 pub(crate) struct LogStore {
     pub(crate) db: Arc<Database>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl LogStore {
@@ -71,8 +91,7 @@ impl LogStore {
             let mut t = txn.open_table(META).map_err(werr)?;
             t.insert(key, bytes.as_slice()).map_err(werr)?;
         }
-        // redb's default durability makes commit() durable.
-        txn.commit().map_err(werr)
+        commit(txn, &self.stats)
     }
 }
 
@@ -152,7 +171,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 t.insert(e.log_id.index, bytes.as_slice()).map_err(werr)?;
             }
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, &self.stats)?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
@@ -163,7 +182,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(log_id.index.., |_, _| false).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        commit(txn, &self.stats)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
@@ -177,7 +196,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        commit(txn, &self.stats)
     }
 }
 
@@ -198,6 +217,7 @@ pub(crate) struct StateMachine {
     pub(crate) db: Arc<Database>,
     /// Where every applied entry is published, after its commit.
     pub(crate) feed: Arc<Feed>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl StateMachine {
@@ -286,7 +306,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let mut t = txn.open_table(SM_META).map_err(werr)?;
             t.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, &self.stats)?;
         Ok(Snapshot { meta: smeta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -333,7 +353,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let bytes = serde_json::to_vec(&meta).map_err(werr)?;
             mt.insert("meta", bytes.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, &self.stats)?;
         // Only now: a watcher must never see a change the database does not hold.
         for change in changes {
             self.feed.publish(change);
@@ -369,7 +389,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
             mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, &self.stats)?;
         // The data jumped; the feed's history no longer connects to it.
         self.feed.reset(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
@@ -402,7 +422,8 @@ mod tests {
             let dir = tempfile::tempdir().map_err(werr)?;
             let db = Arc::new(Database::create(dir.path().join("cluster.redb")).map_err(werr)?);
             let feed = Feed::new(0, crate::feed::HISTORY);
-            Ok((dir, LogStore { db: db.clone() }, StateMachine { db, feed }))
+            let stats = Arc::new(Stats::default());
+            Ok((dir, LogStore { db: db.clone(), stats: stats.clone() }, StateMachine { db, feed, stats }))
         }
     }
 
