@@ -59,12 +59,37 @@ pub(crate) struct Stats {
     pub(crate) commits: AtomicU64,
 }
 
-/// Commits `txn`, counting it. redb's default durability makes the commit durable (flushed
-/// before it returns).
-fn commit(txn: redb::WriteTransaction, stats: &Stats) -> StResult<()> {
+/// Whether a commit must be on disk when it returns.
+///
+/// Only the log append (the point a write is acknowledged at) and the rare Raft-safety records
+/// (vote, truncate, purge, snapshots) are durable. Saving the committed index and applying
+/// entries to the state machine are not, because a crash can lose them without losing anything
+/// acknowledged:
+///
+/// - every applied entry is in the durable log, and redb recovers to its last durable commit,
+///   where the state machine's data and its last-applied id (one transaction) still agree;
+/// - on start-up openraft re-applies the log from that last-applied id up to the saved committed
+///   index, and whatever lies beyond is committed again by the (next) leader and applied then;
+///   apply is deterministic, so every key gets back the same value and revision;
+/// - log entries are purged only after a durable snapshot covering them, and a durable redb
+///   commit also makes every earlier non-durable one durable, so the state machine never falls
+///   behind the purged log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    Durable,
+    Lazy,
+}
+
+/// Commits `txn` with the given durability, counting it.
+fn commit(mut txn: redb::WriteTransaction, flush: Flush, stats: &Stats) -> StResult<()> {
+    if flush == Flush::Lazy {
+        txn.set_durability(redb::Durability::None).map_err(werr)?;
+    }
     txn.commit().map_err(werr)?;
     stats.commits.fetch_add(1, Ordering::Relaxed);
-    stats.durable_commits.fetch_add(1, Ordering::Relaxed);
+    if flush == Flush::Durable {
+        stats.durable_commits.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -84,14 +109,14 @@ impl LogStore {
         }
     }
 
-    fn put_meta<T: Serialize>(&self, key: &str, v: &T) -> StResult<()> {
+    fn put_meta<T: Serialize>(&self, key: &str, v: &T, flush: Flush) -> StResult<()> {
         let bytes = serde_json::to_vec(v).map_err(werr)?;
         let txn = self.db.begin_write().map_err(werr)?;
         {
             let mut t = txn.open_table(META).map_err(werr)?;
             t.insert(key, bytes.as_slice()).map_err(werr)?;
         }
-        commit(txn, &self.stats)
+        commit(txn, flush, &self.stats)
     }
 }
 
@@ -143,7 +168,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StResult<()> {
-        self.put_meta("vote", vote)
+        self.put_meta("vote", vote, Flush::Durable)
     }
 
     async fn read_vote(&mut self) -> StResult<Option<Vote<NodeId>>> {
@@ -151,7 +176,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StResult<()> {
-        self.put_meta("committed", &committed)
+        // Lazy: losing it in a crash only means re-committing entries the durable log holds.
+        self.put_meta("committed", &committed, Flush::Lazy)
     }
 
     async fn read_committed(&mut self) -> StResult<Option<LogId<NodeId>>> {
@@ -171,7 +197,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 t.insert(e.log_id.index, bytes.as_slice()).map_err(werr)?;
             }
         }
-        commit(txn, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats)?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
@@ -182,7 +208,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(log_id.index.., |_, _| false).map_err(werr)?;
         }
-        commit(txn, &self.stats)
+        commit(txn, Flush::Durable, &self.stats)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
@@ -196,7 +222,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
         }
-        commit(txn, &self.stats)
+        commit(txn, Flush::Durable, &self.stats)
     }
 }
 
@@ -306,7 +332,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let mut t = txn.open_table(SM_META).map_err(werr)?;
             t.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        commit(txn, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats)?;
         Ok(Snapshot { meta: smeta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -353,7 +379,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let bytes = serde_json::to_vec(&meta).map_err(werr)?;
             mt.insert("meta", bytes.as_slice()).map_err(werr)?;
         }
-        commit(txn, &self.stats)?;
+        // Lazy: after a crash openraft re-applies these entries from the durable log.
+        commit(txn, Flush::Lazy, &self.stats)?;
         // Only now: a watcher must never see a change the database does not hold.
         for change in changes {
             self.feed.publish(change);
@@ -389,7 +416,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
             mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        commit(txn, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats)?;
         // The data jumped; the feed's history no longer connects to it.
         self.feed.reset(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
