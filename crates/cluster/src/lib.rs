@@ -9,9 +9,16 @@
 //! This crate knows nothing of resources or groups: it stores bytes under keys. It must not
 //! validate documents (the engine does, before writing) and must never reset or repair a
 //! database silently: a locked or unreadable data directory is an error that names the file.
+//!
+//! It owns the change feed too: every applied log entry is published as a [`Change`], so a
+//! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
+//! nothing and seeing nothing twice.
 
+mod feed;
 mod network;
 mod store;
+
+pub use feed::Watch;
 
 use nix::fcntl::{Flock, FlockArg};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
@@ -92,6 +99,34 @@ pub enum Response {
     },
 }
 
+/// One log entry as applied to the state machine, delivered in revision order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The log index of the entry (the revision every key it wrote now carries).
+    pub revision: u64,
+    /// The ops of every transaction in the entry that was applied (guards held), in order.
+    /// Empty for blank and membership entries and for entries whose transactions all conflicted.
+    pub ops: Vec<Op>,
+}
+
+/// Everything the database holds, as of one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The last applied log index, 0 if none.
+    pub revision: u64,
+    /// Every key and its record.
+    pub records: BTreeMap<String, Record>,
+}
+
+/// How many redb commits this node's storage has made since it opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Commits flushed to disk before returning (each one an fsync).
+    pub durable_commits: u64,
+    /// Every commit, durable or not.
+    pub commits: u64,
+}
+
 /// What one log entry carries: transactions committed together (group commit), each applied on
 /// its own, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +174,50 @@ pub enum ClusterError {
     /// Consensus failed (the node is shutting down, or storage failed).
     #[error("consensus: {0}")]
     Raft(String),
+    /// A watch asked for changes older than the change history keeps.
+    #[error("changes after revision {requested} are no longer kept; the oldest a watch can start after is {oldest}")]
+    Compacted {
+        /// The revision the watch was to start after.
+        requested: u64,
+        /// The oldest revision a watch can start after now.
+        oldest: u64,
+    },
+    /// A watcher fell behind the change history (or a snapshot replaced the data): re-read a
+    /// snapshot and watch again from its revision.
+    #[error("the watcher fell behind the change history; re-read a snapshot")]
+    Lagged,
+    /// The database shut down.
+    #[error("the cluster database is shut down")]
+    Closed,
+    /// This node cannot write: another member leads (or no leader is known yet).
+    #[error("not the leader; {}", leader_text(*.leader_id, .leader_addr.as_deref()))]
+    NotLeader {
+        /// The leader's node id, if known.
+        leader_id: Option<u64>,
+        /// The leader's address, if known.
+        leader_addr: Option<String>,
+    },
+}
+
+fn leader_text(id: Option<u64>, addr: Option<&str>) -> String {
+    match (id, addr) {
+        (Some(id), Some(addr)) => format!("the leader is node {id} at {addr}"),
+        (Some(id), None) => format!("the leader is node {id}"),
+        (None, _) => "no leader is known".to_string(),
+    }
+}
+
+impl ClusterError {
+    /// A copy for each waiter of a failed batch (`io::Error` is not `Clone`, but a batch never
+    /// fails with one).
+    fn duplicate(&self) -> ClusterError {
+        match self {
+            ClusterError::NotLeader { leader_id, leader_addr } => {
+                ClusterError::NotLeader { leader_id: *leader_id, leader_addr: leader_addr.clone() }
+            }
+            other => ClusterError::Raft(other.to_string()),
+        }
+    }
 }
 
 /// Transactions waiting for the writer, each with where to send its outcome.
@@ -169,17 +248,23 @@ async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiv
                 }
             }
             Err(e) => {
-                let message = match e {
-                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                        format!("not the leader; the leader is {:?}", f.leader_id)
-                    }
-                    other => other.to_string(),
-                };
+                let error = write_error(e);
                 for reply in replies {
-                    let _ = reply.send(Err(ClusterError::Raft(message.clone())));
+                    let _ = reply.send(Err(error.duplicate()));
                 }
             }
         }
+    }
+}
+
+/// What a failed `client_write` means to the caller: "not the leader" keeps who the leader is, so
+/// the caller can send the write there.
+fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ClusterError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            ClusterError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+        }
+        other => ClusterError::Raft(other.to_string()),
     }
 }
 
@@ -188,6 +273,8 @@ pub struct ClusterDb {
     raft: Raft<TypeConfig>,
     writes: mpsc::UnboundedSender<Pending>,
     db: Arc<Database>,
+    feed: Arc<feed::Feed>,
+    stats: Arc<store::Stats>,
     path: PathBuf,
     _lock: Flock<File>,
 }
@@ -211,6 +298,11 @@ impl ClusterDb {
         let db = Database::create(&path)
             .map_err(|e| ClusterError::Database { path: path.clone(), reason: e.to_string() })?;
         let db = Arc::new(db);
+        // The feed starts where the stored state machine is; entries openraft re-applies on
+        // start-up are published from there.
+        let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
+        let feed = feed::Feed::new(applied, feed::HISTORY);
+        let stats = Arc::new(store::Stats::default());
         let config = Config {
             cluster_name: "halo".into(),
             heartbeat_interval: 100,
@@ -224,8 +316,8 @@ impl ClusterDb {
             FIRST_NODE_ID,
             Arc::new(config),
             network::NoPeers,
-            store::LogStore { db: db.clone() },
-            store::StateMachine { db: db.clone() },
+            store::LogStore { db: db.clone(), stats: stats.clone() },
+            store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone() },
         )
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
@@ -243,7 +335,7 @@ impl ClusterDb {
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), queue));
-        Ok(ClusterDb { raft, writes, db, path, _lock: lock })
+        Ok(ClusterDb { raft, writes, db, feed, stats, path, _lock: lock })
     }
 
     /// The database file.
@@ -305,8 +397,70 @@ impl ClusterDb {
         Ok(out)
     }
 
+    /// Every key and the revision they are at, read in one redb read transaction (data and
+    /// last-applied agree).
+    pub fn snapshot(&self) -> Result<Snapshot, ClusterError> {
+        let (revision, records) = store::snapshot(&self.db).map_err(|e| ClusterError::Read(e.to_string()))?;
+        Ok(Snapshot { revision, records })
+    }
+
+    /// Changes with revision > `after`, in revision order, then every later one as it is applied
+    /// (by this node's writes or replicated from others: the state machine feeds it, not
+    /// [`ClusterDb::write`]). `after` older than the change history is
+    /// [`ClusterError::Compacted`]; the revision of a [`ClusterDb::snapshot`] always works, even
+    /// if changes were applied since (the history covers them).
+    pub fn watch(&self, after: u64) -> Result<Watch, ClusterError> {
+        self.feed.watch(after)
+    }
+
+    /// How many commits (and durable ones) the storage has made since the database opened.
+    pub fn storage_stats(&self) -> StorageStats {
+        StorageStats {
+            durable_commits: self.stats.durable_commits.load(std::sync::atomic::Ordering::Relaxed),
+            commits: self.stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
     /// Stops consensus; the lock is released when the value is dropped.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
-        self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()))
+        let result = self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()));
+        self.feed.close();
+        result
+    }
+}
+
+impl Drop for ClusterDb {
+    fn drop(&mut self) {
+        // Watchers outlive the database handle; tell them nothing more is coming.
+        self.feed.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::error::{Fatal, ForwardToLeader};
+
+    #[test]
+    fn forward_to_leader_becomes_not_leader_with_the_leader() {
+        let known = RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+            leader_id: Some(2),
+            leader_node: Some(BasicNode { addr: "10.0.0.2:7480".into() }),
+        }));
+        let e = write_error(known);
+        assert!(
+            matches!(&e, ClusterError::NotLeader { leader_id: Some(2), leader_addr: Some(a) } if a == "10.0.0.2:7480")
+        );
+        assert_eq!(e.to_string(), "not the leader; the leader is node 2 at 10.0.0.2:7480");
+        assert!(matches!(e.duplicate(), ClusterError::NotLeader { leader_id: Some(2), .. }));
+
+        let unknown = RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+            leader_id: None,
+            leader_node: None,
+        }));
+        assert_eq!(write_error(unknown).to_string(), "not the leader; no leader is known");
+
+        let stopped = write_error(RaftError::Fatal(Fatal::Stopped));
+        assert!(matches!(stopped, ClusterError::Raft(_)), "{stopped}");
     }
 }

@@ -7,7 +7,8 @@
 // openraft's storage traits fix the error type (StorageError, ~224 bytes); the helpers share it.
 #![allow(clippy::result_large_err)]
 
-use crate::{Record, Request, Response, TypeConfig};
+use crate::feed::Feed;
+use crate::{Change, Op, Record, Request, Response, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
     BasicNode, Entry, EntryPayload, LogId, LogState, RaftLogReader, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
@@ -20,6 +21,7 @@ use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 type NodeId = u64;
 type StResult<T> = Result<T, StorageError<NodeId>>;
@@ -48,9 +50,53 @@ macro_rules! open_or_empty {
     };
 }
 
+/// Counts commits, to measure what a write costs on disk.
+#[derive(Default)]
+pub(crate) struct Stats {
+    /// Commits that were flushed to disk before returning.
+    pub(crate) durable_commits: AtomicU64,
+    /// Every commit.
+    pub(crate) commits: AtomicU64,
+}
+
+/// Whether a commit must be on disk when it returns.
+///
+/// Only the log append (the point a write is acknowledged at) and the rare Raft-safety records
+/// (vote, truncate, purge, snapshots) are durable. Saving the committed index and applying
+/// entries to the state machine are not, because a crash can lose them without losing anything
+/// acknowledged:
+///
+/// - every applied entry is in the durable log, and redb recovers to its last durable commit,
+///   where the state machine's data and its last-applied id (one transaction) still agree;
+/// - on start-up openraft re-applies the log from that last-applied id up to the saved committed
+///   index, and whatever lies beyond is committed again by the (next) leader and applied then;
+///   apply is deterministic, so every key gets back the same value and revision;
+/// - log entries are purged only after a durable snapshot covering them, and a durable redb
+///   commit also makes every earlier non-durable one durable, so the state machine never falls
+///   behind the purged log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    Durable,
+    Lazy,
+}
+
+/// Commits `txn` with the given durability, counting it.
+fn commit(mut txn: redb::WriteTransaction, flush: Flush, stats: &Stats) -> StResult<()> {
+    if flush == Flush::Lazy {
+        txn.set_durability(redb::Durability::None).map_err(werr)?;
+    }
+    txn.commit().map_err(werr)?;
+    stats.commits.fetch_add(1, Ordering::Relaxed);
+    if flush == Flush::Durable {
+        stats.durable_commits.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 #[derive(Clone)]
 pub(crate) struct LogStore {
     pub(crate) db: Arc<Database>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl LogStore {
@@ -63,15 +109,14 @@ impl LogStore {
         }
     }
 
-    fn put_meta<T: Serialize>(&self, key: &str, v: &T) -> StResult<()> {
+    fn put_meta<T: Serialize>(&self, key: &str, v: &T, flush: Flush) -> StResult<()> {
         let bytes = serde_json::to_vec(v).map_err(werr)?;
         let txn = self.db.begin_write().map_err(werr)?;
         {
             let mut t = txn.open_table(META).map_err(werr)?;
             t.insert(key, bytes.as_slice()).map_err(werr)?;
         }
-        // redb's default durability makes commit() durable.
-        txn.commit().map_err(werr)
+        commit(txn, flush, &self.stats)
     }
 }
 
@@ -123,7 +168,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StResult<()> {
-        self.put_meta("vote", vote)
+        self.put_meta("vote", vote, Flush::Durable)
     }
 
     async fn read_vote(&mut self) -> StResult<Option<Vote<NodeId>>> {
@@ -131,7 +176,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StResult<()> {
-        self.put_meta("committed", &committed)
+        // Lazy: losing it in a crash only means re-committing entries the durable log holds.
+        self.put_meta("committed", &committed, Flush::Lazy)
     }
 
     async fn read_committed(&mut self) -> StResult<Option<LogId<NodeId>>> {
@@ -151,7 +197,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 t.insert(e.log_id.index, bytes.as_slice()).map_err(werr)?;
             }
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, Flush::Durable, &self.stats)?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
@@ -162,17 +208,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(log_id.index.., |_, _| false).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        commit(txn, Flush::Durable, &self.stats)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
-        self.put_meta("last_purged", &log_id)?;
+        // One transaction: a crash between recording last_purged and removing the entries would
+        // otherwise leave a log state that contradicts itself.
+        let bytes = serde_json::to_vec(&log_id).map_err(werr)?;
         let txn = self.db.begin_write().map_err(werr)?;
         {
+            let mut meta = txn.open_table(META).map_err(werr)?;
+            meta.insert("last_purged", bytes.as_slice()).map_err(werr)?;
             let mut t = txn.open_table(LOG).map_err(werr)?;
             t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        commit(txn, Flush::Durable, &self.stats)
     }
 }
 
@@ -191,6 +241,9 @@ struct SnapshotBlob {
 #[derive(Clone)]
 pub(crate) struct StateMachine {
     pub(crate) db: Arc<Database>,
+    /// Where every applied entry is published, after its commit.
+    pub(crate) feed: Arc<Feed>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl StateMachine {
@@ -208,6 +261,19 @@ fn meta_in(txn: &redb::ReadTransaction) -> StResult<SmMeta> {
     }
 }
 
+/// The applied revision (0 if none) and every record, read in one transaction so they agree.
+pub(crate) fn snapshot(db: &Database) -> StResult<(u64, BTreeMap<String, Record>)> {
+    let txn = db.begin_read().map_err(rerr)?;
+    let applied = meta_in(&txn)?.last_applied.map_or(0, |l| l.index);
+    Ok((applied, dump_in(&txn)?))
+}
+
+/// The applied revision (0 if none).
+pub(crate) fn applied(db: &Database) -> StResult<u64> {
+    let txn = db.begin_read().map_err(rerr)?;
+    Ok(meta_in(&txn)?.last_applied.map_or(0, |l| l.index))
+}
+
 fn dump_in(txn: &redb::ReadTransaction) -> StResult<BTreeMap<String, Record>> {
     let t = open_or_empty!(txn, KV, BTreeMap::new());
     let mut out = BTreeMap::new();
@@ -219,8 +285,14 @@ fn dump_in(txn: &redb::ReadTransaction) -> StResult<BTreeMap<String, Record>> {
     Ok(out)
 }
 
-/// Applies one transaction inside the write transaction `kv`.
-fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, revision: u64) -> StResult<Response> {
+/// Applies one transaction inside the write transaction `kv`; the ops of an applied one are
+/// appended to `applied_ops` for the change feed.
+fn apply_request(
+    kv: &mut redb::Table<&str, (u64, &[u8])>,
+    request: &Request,
+    revision: u64,
+    applied_ops: &mut Vec<Op>,
+) -> StResult<Response> {
     for c in &request.compare {
         let actual = kv.get(c.key.as_str()).map_err(werr)?.map(|v| v.value().0);
         if actual != c.revision {
@@ -237,6 +309,7 @@ fn apply_request(kv: &mut redb::Table<&str, (u64, &[u8])>, request: &Request, re
             }
         }
     }
+    applied_ops.extend(request.ops.iter().cloned());
     Ok(Response::Applied { revision })
 }
 
@@ -259,7 +332,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let mut t = txn.open_table(SM_META).map_err(werr)?;
             t.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)?;
+        commit(txn, Flush::Durable, &self.stats)?;
         Ok(Snapshot { meta: smeta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -279,17 +352,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut meta = self.meta()?;
         let mut responses = Vec::new();
+        let mut changes = Vec::new();
         let txn = self.db.begin_write().map_err(werr)?;
         {
             let mut kv = txn.open_table(KV).map_err(werr)?;
             for e in entries {
                 meta.last_applied = Some(e.log_id);
+                let mut ops = Vec::new();
                 match e.payload {
                     EntryPayload::Blank => responses.push(Vec::new()),
                     EntryPayload::Normal(batch) => {
                         let mut answers = Vec::with_capacity(batch.0.len());
                         for request in &batch.0 {
-                            answers.push(apply_request(&mut kv, request, e.log_id.index)?);
+                            answers.push(apply_request(&mut kv, request, e.log_id.index, &mut ops)?);
                         }
                         responses.push(answers);
                     }
@@ -298,12 +373,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         responses.push(Vec::new());
                     }
                 }
+                changes.push(Change { revision: e.log_id.index, ops });
             }
             let mut mt = txn.open_table(SM_META).map_err(werr)?;
             let bytes = serde_json::to_vec(&meta).map_err(werr)?;
             mt.insert("meta", bytes.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)?;
+        // Lazy: after a crash openraft re-applies these entries from the durable log.
+        commit(txn, Flush::Lazy, &self.stats)?;
+        // Only now: a watcher must never see a change the database does not hold.
+        for change in changes {
+            self.feed.publish(change);
+        }
         Ok(responses)
     }
 
@@ -335,7 +416,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
             mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
         }
-        txn.commit().map_err(werr)
+        commit(txn, Flush::Durable, &self.stats)?;
+        // The data jumped; the feed's history no longer connects to it.
+        self.feed.reset(meta.last_log_id.map_or(0, |l| l.index));
+        Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> StResult<Option<Snapshot<TypeConfig>>> {
@@ -348,5 +432,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             None => Ok(None),
         }
+    }
+}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use openraft::testing::{StoreBuilder, Suite};
+
+    /// A fresh log store and state machine on a redb file in a temporary directory (the guard).
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+        async fn build(&self) -> StResult<(tempfile::TempDir, LogStore, StateMachine)> {
+            let dir = tempfile::tempdir().map_err(werr)?;
+            let db = Arc::new(Database::create(dir.path().join("cluster.redb")).map_err(werr)?);
+            let feed = Feed::new(0, crate::feed::HISTORY);
+            let stats = Arc::new(Stats::default());
+            Ok((dir, LogStore { db: db.clone(), stats: stats.clone() }, StateMachine { db, feed, stats }))
+        }
+    }
+
+    #[test]
+    fn the_redb_store_passes_openraft_storage_suite() {
+        Suite::test_all(Builder).unwrap();
     }
 }
