@@ -440,6 +440,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
