@@ -10,6 +10,9 @@
 //! validate documents (the engine does, before writing) and must never reset or repair a
 //! database silently: a locked or unreadable data directory is an error that names the file.
 //!
+//! Members talk through the [`transport::Transport`] seam: a single node uses
+//! [`transport::Unconnected`], tests of several members in one process [`transport::Loopback`].
+//!
 //! It owns the change feed too: every applied log entry is published as a [`Change`], so a
 //! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
 //! nothing and seeing nothing twice.
@@ -17,6 +20,7 @@
 mod feed;
 mod network;
 mod store;
+pub mod transport;
 
 pub use feed::Watch;
 
@@ -284,6 +288,25 @@ impl ClusterDb {
     /// and waits until this node leads it. `address` is the node's API address, recorded in the
     /// membership. A second process on the same directory is refused.
     pub async fn open(data_dir: &Path, address: &str) -> Result<ClusterDb, ClusterError> {
+        let db = ClusterDb::open_with(data_dir, FIRST_NODE_ID, transport::Unconnected).await?;
+        db.form(BTreeMap::from([(FIRST_NODE_ID, address.to_string())])).await?;
+        db.raft
+            .wait(Some(Duration::from_secs(30)))
+            .state(ServerState::Leader, "this node leads its one-member cluster")
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        Ok(db)
+    }
+
+    /// Opens (or creates) the database in `data_dir` as member `node_id`, talking to the other
+    /// members through `transport`, and starts consensus; it neither forms a cluster (see
+    /// [`ClusterDb::form`]) nor waits for a leader. A second process on the same directory is
+    /// refused.
+    pub async fn open_with<T: transport::Transport>(
+        data_dir: &Path,
+        node_id: u64,
+        transport: T,
+    ) -> Result<ClusterDb, ClusterError> {
         std::fs::create_dir_all(data_dir).map_err(|source| ClusterError::Io { path: data_dir.into(), source })?;
         let lock_path = data_dir.join("lock");
         let lock_file = OpenOptions::new()
@@ -313,29 +336,38 @@ impl ClusterDb {
         .validate()
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let raft = Raft::<TypeConfig>::new(
-            FIRST_NODE_ID,
+            node_id,
             Arc::new(config),
-            network::NoPeers,
+            network::Network { transport: Arc::new(transport) },
             store::LogStore { db: db.clone(), stats: stats.clone() },
             store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone() },
         )
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let initialized = raft.is_initialized().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
-        if !initialized {
-            let members = BTreeMap::from([(FIRST_NODE_ID, BasicNode { addr: address.to_string() })]);
-            match raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(ClusterError::Raft(e.to_string())),
-            }
-        }
-        raft.wait(Some(Duration::from_secs(30)))
-            .state(ServerState::Leader, "this node leads its one-member cluster")
-            .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), queue));
         Ok(ClusterDb { raft, writes, db, feed, stats, path, _lock: lock })
+    }
+
+    /// Forms a cluster of `members` (node id → address) unless this node already belongs to
+    /// one. Call it on one member, once every member is open and reachable.
+    pub async fn form(&self, members: BTreeMap<u64, String>) -> Result<(), ClusterError> {
+        let initialized = self.raft.is_initialized().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if initialized {
+            return Ok(());
+        }
+        let members: BTreeMap<u64, BasicNode> =
+            members.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ClusterError::Raft(e.to_string())),
+        }
+    }
+
+    /// This member's consensus handle: what a transport delivers peers' messages to (see
+    /// [`transport::Loopback::register`]) and where membership and metrics are read.
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
     }
 
     /// The database file.

@@ -1,74 +1,100 @@
-//! The transport between members. A one-member cluster never sends anything; when multi-node
-//! support lands, this becomes the node-to-node channel. Until then every peer is reported
-//! unreachable, which openraft answers by backing off.
+//! openraft's network, over any [`Transport`]: each RPC becomes a [`PeerMessage`], each
+//! [`PeerReply`] the RPC's result. An unreachable peer is reported as openraft's `Unreachable`, so
+//! openraft backs off instead of retrying at once.
 
 use crate::TypeConfig;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use crate::transport::{PeerMessage, PeerReply, Transport, TransportError};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
 use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
+use std::sync::Arc;
 
 type NodeId = u64;
 
-#[derive(Debug)]
-struct NoTransport(NodeId);
-
-impl std::fmt::Display for NoTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no node-to-node transport yet; cannot reach node {}", self.0)
-    }
+/// Creates a client per peer, all sharing one transport.
+pub(crate) struct Network<T> {
+    pub(crate) transport: Arc<T>,
 }
 
-impl std::error::Error for NoTransport {}
-
-/// Creates a client per peer.
-pub(crate) struct NoPeers;
-
-/// A peer that cannot be reached.
-pub(crate) struct Peer {
+/// The client for one peer.
+pub(crate) struct Peer<T> {
     target: NodeId,
+    transport: Arc<T>,
 }
 
-impl Peer {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoTransport(self.target)))
+/// A reply of the wrong kind: the peer speaks a different protocol.
+#[derive(Debug, thiserror::Error)]
+#[error("node {node} answered {what} with a reply of another kind")]
+struct Mismatched {
+    node: NodeId,
+    what: &'static str,
+}
+
+impl<T: Transport> Peer<T> {
+    /// Sends one message; transport failures become the RPC error openraft expects.
+    async fn call<E: std::error::Error>(
+        &self,
+        message: PeerMessage,
+    ) -> Result<PeerReply, RPCError<NodeId, BasicNode, E>> {
+        self.transport.send(self.target, message).await.map_err(|e| match e {
+            TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+            TransportError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
+        })
+    }
+
+    fn mismatched<E: std::error::Error>(&self, what: &'static str) -> RPCError<NodeId, BasicNode, E> {
+        RPCError::Network(NetworkError::new(&Mismatched { node: self.target, what }))
+    }
+
+    fn remote<E: std::error::Error>(&self, e: E) -> RPCError<NodeId, BasicNode, E> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
     }
 }
 
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
-    type Network = Peer;
+impl<T: Transport> RaftNetworkFactory<TypeConfig> for Network<T> {
+    type Network = Peer<T>;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Peer {
-        Peer { target }
+    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Peer<T> {
+        Peer { target, transport: self.transport.clone() }
     }
 }
 
-impl RaftNetwork<TypeConfig> for Peer {
+impl<T: Transport> RaftNetwork<TypeConfig> for Peer<T> {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
+        rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        match self.call(PeerMessage::AppendEntries(rpc)).await? {
+            PeerReply::AppendEntries(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.mismatched("append-entries")),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
+        rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
     {
-        Err(self.unreachable())
+        match self.call(PeerMessage::InstallSnapshot(rpc)).await? {
+            PeerReply::InstallSnapshot(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.mismatched("install-snapshot")),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<NodeId>,
         _option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(self.unreachable())
+        match self.call(PeerMessage::Vote(rpc)).await? {
+            PeerReply::Vote(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(self.mismatched("vote")),
+        }
     }
 }

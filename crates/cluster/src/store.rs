@@ -148,17 +148,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> StResult<LogState<TypeConfig>> {
-        let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta("last_purged")?;
-        let last = {
-            let txn = self.db.begin_read().map_err(rerr)?;
-            match txn.open_table(LOG) {
-                Ok(t) => match t.last().map_err(rerr)? {
-                    Some((_, v)) => Some(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
-                    None => None,
-                },
-                Err(redb::TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(rerr(e)),
-            }
+        // One read transaction, so last_purged and the log's last entry describe the same state.
+        let txn = self.db.begin_read().map_err(rerr)?;
+        let last_purged_log_id: Option<LogId<NodeId>> = match txn.open_table(META) {
+            Ok(t) => match t.get("last_purged").map_err(rerr)? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(rerr)?),
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(rerr(e)),
+        };
+        let last = match txn.open_table(LOG) {
+            Ok(t) => match t.last().map_err(rerr)? {
+                Some((_, v)) => Some(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(rerr(e)),
         };
         Ok(LogState { last_purged_log_id, last_log_id: last.or(last_purged_log_id) })
     }
@@ -434,6 +440,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
