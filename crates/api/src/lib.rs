@@ -448,7 +448,7 @@ async fn offline_resource(
 }
 
 async fn fail_resource(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
-    e.fail_resource(&name)?;
+    e.fail_resource(&name).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

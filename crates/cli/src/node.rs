@@ -64,14 +64,12 @@ impl NodeRun {
             .await
             .with_context(|| format!("cannot listen on {}", self.listen))?;
         let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
-        let engine =
-            Engine::start(&name, Arc::new(db), hosts.clone(), facts).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        tokio::spawn(async move {
-            loop {
-                hosts.renew_lease(LEASE);
-                tokio::time::sleep(LEASE_RENEWAL).await;
-            }
-        });
+        // The engine renews the hosts' lease from its own loop, so the lease holds only while the
+        // engine really runs.
+        let options = halo_engine::driver::Options { lease: LEASE, lease_renewal: LEASE_RENEWAL };
+        let engine = Engine::start_with(&name, Arc::new(db), hosts, facts, options)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(node = %name, listen = %self.listen, "halo node running");
         println!("halo node {name} listening on http://{}", self.listen);
         if let Some(file) = self.apply.clone() {

@@ -140,10 +140,10 @@ async fn failures_restart_until_the_threshold_then_the_action_decides() {
     let op = e.online_resource("r", true).await.unwrap();
     assert_eq!(e.wait(op, Duration::from_secs(60)).await.unwrap(), OpStatus::Succeeded);
     w.state("r", "Online").await;
-    e.fail_resource("r").unwrap();
+    e.fail_resource("r").await.unwrap();
     w.state("r", "Failed").await;
     w.state("r", "Online").await; // restarted after RestartDelay
-    e.fail_resource("r").unwrap();
+    e.fail_resource("r").await.unwrap();
     w.state("r", "Failed").await;
     // Threshold 1 within the period: exhausted; RestartAction 1 leaves it failed.
     assert_eq!(e.group("g").unwrap().state, "Failed");
@@ -164,7 +164,7 @@ async fn failures_restart_until_the_threshold_then_the_action_decides() {
     e.create_resource("s", "g", "dummy", common, props(&[])).await.unwrap();
     e.online_resource("s", true).await.unwrap();
     w.state("s", "Online").await;
-    e.fail_resource("s").unwrap();
+    e.fail_resource("s").await.unwrap();
     let failed = w.state("s", "Failed").await;
     let back = w.state("s", "Online").await;
     let gap = w.seen[back].time_ms - w.seen[failed].time_ms;

@@ -1,4 +1,4 @@
-//! Dependency expressions (§7): an AND of OR-groups of resources in the same group, e.g.
+//! Dependency expressions (WSFC's resource dependency expressions): an AND of OR-groups of resources in the same group, e.g.
 //! `([ipA] or [ipB]) and [disk]`.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! The event stream (§10): every state, property, membership and ownership change, numbered.
+//! The event stream (WSFC's cluster notifications): every state, property, membership and ownership change, numbered.
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

@@ -6,13 +6,19 @@
 //! graph allows; restart with RestartDelay / RestartThreshold / RestartPeriod / RestartAction /
 //! RetryPeriodOnFailure; PersistentState; an event stream of every change.
 //!
-//! It drives resource code only through the host manager and stores only through the cluster
-//! database; it must not reach around either.
+//! It is split in two (see `docs/architecture.md`): [`core`] decides — pure code, `step(now,
+//! input) -> Ready`, no tokio, no I/O, no clock — and [`driver`] does: one loop that feeds the
+//! core host facts, commands, the database's change feed and timer expiries, and executes what
+//! it decides through the [`seams`]. The engine drives resource code only through the `Hosts`
+//! seam and stores only through the cluster database; it must not reach around either.
 
+pub mod core;
 pub mod deps;
-mod engine;
+pub mod driver;
 pub mod events;
 pub mod model;
+pub mod seams;
 
-pub use engine::{ControlOutput, Desired, Engine, GroupView, OpStatus, ResourceView};
+pub use core::{ControlOutput, Desired, GroupView, OpStatus, ResourceView};
+pub use driver::Engine;
 pub use model::EngineError;

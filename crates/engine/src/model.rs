@@ -1,5 +1,5 @@
 //! The objects the engine keeps in the cluster database — resource types, groups, resources — with
-//! their common properties (§6), defaults, ranges, and the rules that tie them together.
+//! their common properties (WSFC's common properties), defaults, ranges, and the rules that tie them together.
 //!
 //! Property values are kept as the text an operator gave (`"30000"`, `"true"`): the same text
 //! becomes a property list for the resource type, and the tables below parse and check it.
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 /// `0xFFFFFFFF`: "use the type's value" / "never".
 pub const UNSET: u32 = u32::MAX;
 
-/// Common properties of a resource (§6.1).
+/// Common properties of a resource, with WSFC's names, defaults and ranges.
 pub const RESOURCE_COMMON: PropertyTable = PropertyTable {
     items: &[
         PropertyItem::dword("RestartAction", 2, 0, 2, "0 DontRestart, 1 RestartNoNotify, 2 RestartNotify"),
@@ -38,7 +38,7 @@ pub const RESOURCE_COMMON: PropertyTable = PropertyTable {
     ],
 };
 
-/// Common properties of a group (§6.2).
+/// Common properties of a group, with WSFC's names, defaults and ranges.
 pub const GROUP_COMMON: PropertyTable = PropertyTable {
     items: &[
         PropertyItem::dword(
@@ -187,6 +187,21 @@ pub struct Policy {
     pub timeouts: Timeouts,
 }
 
+impl Policy {
+    /// The policy of a resource with no common properties set and a type with none either: the
+    /// tables' defaults. Used for a stored document that no longer verifies.
+    pub const DEFAULT: Policy = Policy {
+        restart_action: 2,
+        restart_threshold: 3,
+        restart_period_ms: 900_000,
+        restart_delay_ms: 500,
+        retry_period_ms: 3_600_000,
+        persistent: false,
+        separate_monitor: false,
+        timeouts: Timeouts { pending_ms: 180_000, deadlock_ms: 300_000, looks_alive_ms: 5_000, is_alive_ms: 60_000 },
+    };
+}
+
 impl ResourceDoc {
     /// Checks the common properties (and the rule RetryPeriodOnFailure ≥ RestartPeriod) and
     /// resolves them with the type's poll intervals.
@@ -268,6 +283,11 @@ mod tests {
         assert_eq!((p.timeouts.looks_alive_ms, p.timeouts.is_alive_ms), (5_000, 60_000));
         let p = doc(&[("LooksAlivePollInterval", "250")]).policy(ty).unwrap();
         assert_eq!(p.timeouts.looks_alive_ms, 250);
+    }
+
+    #[test]
+    fn the_default_policy_is_the_tables_defaults() {
+        assert_eq!(doc(&[]).policy(&builtin_types()[0]).unwrap(), Policy::DEFAULT);
     }
 
     #[test]

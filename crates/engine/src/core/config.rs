@@ -1,0 +1,494 @@
+//! Configuration commands: checked against the view, then written as guarded transactions.
+//!
+//! Every transaction compares the revisions of the keys its check read, so a check and its write
+//! cannot be separated by another writer: when a guard fails, the command is checked again once
+//! the feed has delivered the write that beat it (a few times at most). A reply is sent only when
+//! the view holds the write, so a caller reads what it wrote. Resource ids come from a counter in
+//! the database, reserved in blocks so that concurrent creates do not contend for it.
+
+use super::view::ID_COUNTER;
+use super::{Answer, Command, Core, Desired, Ready, Target, Token, WriteId};
+use crate::deps::{self, Dependencies};
+use crate::events::EventKind;
+use crate::model::{self, EngineError, GROUP_COMMON, GroupDoc, ResourceDoc, TYPE_COMMON, TypeDoc, keys};
+use halo_cluster::{Compare, Op, Request, Response};
+use resapi::{OfflineFlags, Status};
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// How many times a command is checked again after losing a race.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Resource ids reserved per write of the counter.
+const ID_BLOCK: u64 = 1024;
+
+/// What a write was for.
+#[derive(Debug, Clone)]
+enum Job {
+    /// An operator's command.
+    Command { token: Token, command: Command, answer: Answer },
+    /// PersistentState of these resources follows an operator's online or offline.
+    Persist { names: Vec<String>, online: bool },
+    /// A block of resource ids from `from`.
+    Reserve { from: u64 },
+}
+
+/// What a check decided.
+enum Plan {
+    /// Write this.
+    Write(Request),
+    /// Nothing to write; answer now.
+    Nothing,
+    /// The command waits (for ids, or for its resource to go offline).
+    Waits,
+}
+
+/// Writes in flight and what waits for the feed.
+#[derive(Debug, Default)]
+pub(super) struct Config {
+    writes: BTreeMap<WriteId, (Job, u32)>,
+    /// Replies sent once the view reaches a revision.
+    awaiting: Vec<(u64, Token, Answer)>,
+    /// Jobs to check again once the view holds `key` at the revision (`None`: absent).
+    retries: Vec<(String, Option<u64>, Job, u32)>,
+    /// Ids reserved and not yet given out.
+    ids: Range<u64>,
+    /// A reservation is in flight.
+    reserving: bool,
+    /// Creates waiting for ids.
+    waiting_for_ids: Vec<(Token, Command, Answer, u32)>,
+    /// Creates in flight: resource → (group, type). A delete of the group or type waits its turn.
+    creating: BTreeMap<String, (String, String)>,
+}
+
+fn err(status: Status, message: impl Into<String>) -> EngineError {
+    EngineError::new(status, message)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EngineError> {
+    serde_json::to_vec(v).map_err(|e| err(Status::ERROR_INVALID_DATA, e.to_string()))
+}
+
+fn put(key: String, value: Vec<u8>) -> Op {
+    Op::Put { key, value }
+}
+
+fn guard(key: String, revision: Option<u64>) -> Compare {
+    Compare { key, revision }
+}
+
+impl Core {
+    /// Starts a configuration command; its reply follows when the view holds its write.
+    pub(super) fn config_command(&mut self, token: Token, command: Command, ready: &mut Ready) {
+        self.run_job(Job::Command { token, command, answer: Answer::Done }, 0, ready);
+    }
+
+    /// Like [`Core::config_command`], answering `answer` on success (control codes that set
+    /// properties answer with their own status).
+    pub(super) fn config_command_answering(
+        &mut self,
+        token: Token,
+        command: Command,
+        answer: Answer,
+        ready: &mut Ready,
+    ) {
+        self.run_job(Job::Command { token, command, answer }, 0, ready);
+    }
+
+    /// Records PersistentState for `names` (an operator's online or offline).
+    pub(super) fn persist(&mut self, names: &[String], online: bool, ready: &mut Ready) {
+        self.run_job(Job::Persist { names: names.to_vec(), online }, 0, ready);
+    }
+
+    fn run_job(&mut self, job: Job, attempts: u32, ready: &mut Ready) {
+        let plan = match &job {
+            Job::Command { token, command, answer } => self.plan(*token, command, answer, attempts, ready),
+            Job::Persist { names, online } => self.plan_persist(names, *online),
+            Job::Reserve { .. } => {
+                let from = self.view.next_free_id();
+                let request = Request {
+                    compare: vec![guard(ID_COUNTER.into(), self.view.revision_of(ID_COUNTER))],
+                    ops: vec![put(ID_COUNTER.into(), (from + ID_BLOCK).to_string().into_bytes())],
+                };
+                let write = self.write(request, ready);
+                self.config.writes.insert(write, (Job::Reserve { from }, attempts));
+                return;
+            }
+        };
+        match (plan, job) {
+            (Ok(Plan::Write(request)), job) => {
+                if let Job::Command { command: Command::CreateResource { name, group, type_name, .. }, .. } = &job {
+                    self.config.creating.insert(name.clone(), (group.clone(), type_name.clone()));
+                }
+                let write = self.write(request, ready);
+                self.config.writes.insert(write, (job, attempts));
+            }
+            (Ok(Plan::Nothing), Job::Command { token, answer, .. }) => ready.replies.push((token, Ok(answer))),
+            (Ok(_), _) => {}
+            (Err(e), Job::Command { token, .. }) => ready.replies.push((token, Err(e))),
+            (Err(e), _) => ready.events.push(EventKind::Log {
+                resource: String::new(),
+                level: "Error".into(),
+                message: format!("recording persistent state: {e}"),
+            }),
+        }
+    }
+
+    fn plan_persist(&self, names: &[String], online: bool) -> Result<Plan, EngineError> {
+        let value = if online { "true" } else { "false" };
+        let mut request = Request::default();
+        for r in names.iter().filter_map(|n| self.view.resources.get(n)) {
+            if r.doc.common.get("PersistentState").map(String::as_str) != Some(value) {
+                let mut doc = r.doc.clone();
+                doc.common.insert("PersistentState".into(), value.into());
+                request.compare.push(guard(keys::resource(&doc.name), Some(r.revision)));
+                request.ops.push(put(keys::resource(&doc.name), json(&doc)?));
+            }
+        }
+        Ok(if request.ops.is_empty() { Plan::Nothing } else { Plan::Write(request) })
+    }
+
+    fn plan(
+        &mut self,
+        token: Token,
+        command: &Command,
+        answer: &Answer,
+        attempts: u32,
+        ready: &mut Ready,
+    ) -> Result<Plan, EngineError> {
+        let v = &self.view;
+        match command {
+            Command::CreateGroup { name, common } => {
+                model::check_name("group", name)?;
+                model::verify(&format!("group {name}"), &GROUP_COMMON, common)?;
+                if v.groups.contains_key(name) {
+                    return Err(err(Status::ERROR_OBJECT_ALREADY_EXISTS, format!("group {name} already exists")));
+                }
+                let doc = GroupDoc { name: name.clone(), common: common.clone() };
+                let key = keys::group(name);
+                Ok(Plan::Write(Request { compare: vec![guard(key.clone(), None)], ops: vec![put(key, json(&doc)?)] }))
+            }
+            Command::SetGroupProperties { name, common } => {
+                let g =
+                    v.groups.get(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
+                let mut doc = g.doc.clone();
+                doc.common.extend(common.clone());
+                model::verify(&format!("group {name}"), &GROUP_COMMON, &doc.common)?;
+                let key = keys::group(name);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), Some(g.revision))],
+                    ops: vec![put(key, json(&doc)?)],
+                }))
+            }
+            Command::DeleteGroup { name } => {
+                let g =
+                    v.groups.get(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
+                let mut members: Vec<&str> = g.members.iter().map(String::as_str).collect();
+                members.extend(self.config.creating.iter().filter(|(_, (gr, _))| gr == name).map(|(r, _)| r.as_str()));
+                if !members.is_empty() {
+                    return Err(err(
+                        Status::ERROR_INVALID_STATE,
+                        format!("group {name} still holds {}; delete them first", members.join(", ")),
+                    ));
+                }
+                let key = keys::group(name);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), Some(g.revision))],
+                    ops: vec![Op::Delete { key }],
+                }))
+            }
+            Command::CreateNativeType { name, path, type_name, common } => {
+                model::check_name("resource type", name)?;
+                model::verify(&format!("type {name}"), &TYPE_COMMON, common)?;
+                if v.types.contains_key(name) {
+                    return Err(err(
+                        Status::ERROR_OBJECT_ALREADY_EXISTS,
+                        format!("resource type {name} already exists"),
+                    ));
+                }
+                let doc = TypeDoc {
+                    name: name.clone(),
+                    spec: halo_host::protocol::TypeSpec::Native { path: path.clone(), type_name: type_name.clone() },
+                    common: common.clone(),
+                };
+                let key = keys::type_(name);
+                Ok(Plan::Write(Request { compare: vec![guard(key.clone(), None)], ops: vec![put(key, json(&doc)?)] }))
+            }
+            Command::DeleteType { name } => {
+                let (revision, _) = v.types.get(name).ok_or_else(|| {
+                    err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}"))
+                })?;
+                if model::builtin_types().iter().any(|t| &t.name == name) {
+                    return Err(err(Status::ERROR_INVALID_PARAMETER, format!("{name} is built in")));
+                }
+                let user = v.resources.values().find(|r| &r.doc.type_name == name).map(|r| r.doc.name.clone());
+                let user =
+                    user.or_else(|| self.config.creating.iter().find(|(_, (_, t))| t == name).map(|(r, _)| r.clone()));
+                if let Some(r) = user {
+                    return Err(err(Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY, format!("{r} is of type {name}")));
+                }
+                let key = keys::type_(name);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), Some(*revision))],
+                    ops: vec![Op::Delete { key }],
+                }))
+            }
+            Command::CreateResource { name, group, type_name, common, private, dependencies } => {
+                model::check_name("resource", name)?;
+                let deps = Dependencies::parse(dependencies)
+                    .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
+                let g = v
+                    .groups
+                    .get(group)
+                    .ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {group}")))?;
+                let (type_revision, ty) = v.types.get(type_name).ok_or_else(|| {
+                    let known: Vec<&str> = v.types.keys().map(String::as_str).collect();
+                    err(
+                        Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND,
+                        format!("no resource type {type_name}; known: {}", known.join(", ")),
+                    )
+                })?;
+                if v.resources.contains_key(name) {
+                    return Err(err(Status::ERROR_OBJECT_ALREADY_EXISTS, format!("resource {name} already exists")));
+                }
+                let mut group_of: BTreeMap<String, String> =
+                    v.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
+                group_of.insert(name.clone(), group.clone());
+                // Nothing depends on a new resource yet, so no cycle can pass through it.
+                deps::check(name, group, &deps, &group_of, &BTreeMap::new()).map_err(|e| err(e.status, e.message))?;
+                let mut doc = ResourceDoc {
+                    id: 0,
+                    name: name.clone(),
+                    group: group.clone(),
+                    type_name: type_name.clone(),
+                    common: common.clone(),
+                    private: private.clone(),
+                    dependencies: deps,
+                };
+                doc.policy(ty)?;
+                let mut compare = vec![
+                    guard(keys::resource(name), None),
+                    guard(keys::group(group), Some(g.revision)),
+                    guard(keys::type_(type_name), Some(*type_revision)),
+                ];
+                for d in doc.dependencies.names() {
+                    compare.push(guard(keys::resource(d), v.revision_of(&keys::resource(d))));
+                }
+                let Some(id) = self.config.ids.next() else {
+                    self.config.waiting_for_ids.push((token, command.clone(), answer.clone(), attempts));
+                    if !self.config.reserving {
+                        self.config.reserving = true;
+                        self.run_job(Job::Reserve { from: 0 }, 0, ready);
+                    }
+                    return Ok(Plan::Waits);
+                };
+                doc.id = id;
+                Ok(Plan::Write(Request { compare, ops: vec![put(keys::resource(name), json(&doc)?)] }))
+            }
+            Command::SetProperties { name, common, private } => {
+                let r = v
+                    .resources
+                    .get(name)
+                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                let (_, ty) = v.types.get(&r.doc.type_name).ok_or_else(|| {
+                    err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {}", r.doc.type_name))
+                })?;
+                let mut doc = r.doc.clone();
+                doc.common.extend(common.clone());
+                doc.private.extend(private.clone());
+                doc.policy(ty)?;
+                let key = keys::resource(name);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), Some(r.revision))],
+                    ops: vec![put(key, json(&doc)?)],
+                }))
+            }
+            Command::SetDependencies { name, expression } => {
+                let deps = Dependencies::parse(expression)
+                    .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
+                let r = v
+                    .resources
+                    .get(name)
+                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                let group_of: BTreeMap<String, String> =
+                    v.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
+                let existing: BTreeMap<String, Dependencies> =
+                    v.resources.values().map(|r| (r.doc.name.clone(), r.doc.dependencies.clone())).collect();
+                deps::check(name, &r.doc.group, &deps, &group_of, &existing).map_err(|e| err(e.status, e.message))?;
+                let mut doc = r.doc.clone();
+                doc.dependencies = deps;
+                // Cycles form within a group: the whole group's expressions must be as checked.
+                let mut compare = self.group_guards(&doc.group);
+                for d in doc.dependencies.names() {
+                    compare.push(guard(keys::resource(d), v.revision_of(&keys::resource(d))));
+                }
+                Ok(Plan::Write(Request { compare, ops: vec![put(keys::resource(name), json(&doc)?)] }))
+            }
+            Command::DeleteResource { name, force } => {
+                let r = v
+                    .resources
+                    .get(name)
+                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                if let Some(d) = v.dependents_of(name).next() {
+                    return Err(err(Status::ERROR_DEPENDENT_RESOURCE_EXISTS, format!("{d} depends on {name}")));
+                }
+                if r.locked && !force {
+                    return Err(err(
+                        Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS,
+                        format!("{name} is in locked mode; force to delete"),
+                    ));
+                }
+                if r.is_active() {
+                    // Taken offline first (forced past locked mode when asked); its persistent
+                    // state is left alone: it is about to disappear.
+                    let flags = if *force { OfflineFlags::IGNORE_RESOURCE_STATUS } else { OfflineFlags::empty() };
+                    let targets = self.view.closure(name, |v, r| v.dependents_of(&r.doc.name).cloned().collect());
+                    let op = self.start_operation(targets, Desired::Offline, flags, ready);
+                    self.delete_after(op, token, name.clone(), *force);
+                    return Ok(Plan::Waits);
+                }
+                // A dependency added meanwhile anywhere in the group would be left dangling.
+                let group = r.doc.group.clone();
+                Ok(Plan::Write(Request {
+                    compare: self.group_guards(&group),
+                    ops: vec![Op::Delete { key: keys::resource(name) }],
+                }))
+            }
+            Command::Online { .. }
+            | Command::Offline { .. }
+            | Command::Fail { .. }
+            | Command::Control { .. }
+            | Command::Shutdown => Err(err(Status::ERROR_INVALID_FUNCTION, "not a configuration command")),
+        }
+    }
+
+    /// Guards on every resource of a group, as the view has them.
+    fn group_guards(&self, group: &str) -> Vec<Compare> {
+        self.view
+            .groups
+            .get(group)
+            .into_iter()
+            .flat_map(|g| g.members.iter())
+            .filter_map(|n| self.view.resources.get(n))
+            .map(|r| guard(keys::resource(&r.doc.name), Some(r.revision)))
+            .collect()
+    }
+
+    /// The outcome of a write the core asked for.
+    pub(super) fn on_written(
+        &mut self,
+        _now: super::Time,
+        write: WriteId,
+        result: Result<Response, EngineError>,
+        ready: &mut Ready,
+    ) {
+        let Some((job, attempts)) = self.config.writes.remove(&write) else { return };
+        if let Job::Command { command: Command::CreateResource { name, .. }, .. } = &job {
+            self.config.creating.remove(name);
+        }
+        match (result, job) {
+            (Ok(Response::Applied { .. }), Job::Reserve { from }) => {
+                self.config.reserving = false;
+                self.config.ids = from..from + ID_BLOCK;
+                for (token, command, answer, attempts) in std::mem::take(&mut self.config.waiting_for_ids) {
+                    self.run_job(Job::Command { token, command, answer }, attempts, ready);
+                }
+            }
+            (Ok(Response::Applied { revision }), Job::Command { token, answer, .. }) => {
+                self.config.awaiting.push((revision, token, answer));
+                self.release_waiting_writes(ready);
+            }
+            (Ok(Response::Applied { .. }), Job::Persist { .. }) => {}
+            (Ok(Response::Conflict { key, actual, .. }), job) if attempts + 1 < MAX_ATTEMPTS => {
+                self.config.retries.push((key, actual, job, attempts + 1));
+                self.release_waiting_writes(ready);
+            }
+            (Ok(Response::Conflict { key, .. }), job) => {
+                let e = err(
+                    Status::ERROR_INVALID_STATE,
+                    format!("{key} kept changing while this request was checked; try again"),
+                );
+                self.job_failed(job, e, ready);
+            }
+            (Err(e), job) => self.job_failed(job, e, ready),
+        }
+    }
+
+    fn job_failed(&mut self, job: Job, e: EngineError, ready: &mut Ready) {
+        match job {
+            Job::Command { token, .. } => ready.replies.push((token, Err(e))),
+            Job::Reserve { .. } => {
+                self.config.reserving = false;
+                for (token, ..) in std::mem::take(&mut self.config.waiting_for_ids) {
+                    ready.replies.push((token, Err(e.clone())));
+                }
+            }
+            Job::Persist { .. } => ready.events.push(EventKind::Log {
+                resource: String::new(),
+                level: "Error".into(),
+                message: format!("recording persistent state: {e}"),
+            }),
+        }
+    }
+
+    /// Sends the replies whose writes the view now holds, and checks again the jobs whose race
+    /// the view now shows.
+    pub(super) fn release_waiting_writes(&mut self, ready: &mut Ready) {
+        let revision = self.view.revision;
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.config.awaiting).into_iter().partition(|(r, ..)| *r <= revision);
+        self.config.awaiting = later;
+        for (_, token, answer) in due {
+            ready.replies.push((token, Ok(answer)));
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.config.retries)
+            .into_iter()
+            .partition(|(key, actual, ..)| self.view.revision_of(key) == *actual);
+        self.config.retries = later;
+        for (_, _, job, attempts) in due {
+            self.run_job(job, attempts, ready);
+        }
+    }
+
+    /// Commands: configuration goes through [`Core::config_command`], the rest is answered here.
+    pub(super) fn command(&mut self, now: super::Time, token: Token, command: Command, ready: &mut Ready) {
+        let reply = match command {
+            Command::Online { target, update_persistent } => self
+                .operate(token, &target, Desired::Online, OfflineFlags::empty(), update_persistent, ready)
+                .map(Answer::Operation),
+            Command::Offline { target, flags, update_persistent, terminate } => {
+                if terminate
+                    && let Target::Resource(name) = &target
+                    && let Some(r) = self.view.resources.get_mut(name)
+                {
+                    r.terminate_next = true;
+                }
+                let result = self.operate(token, &target, Desired::Offline, flags, update_persistent, ready);
+                if result.is_err()
+                    && terminate
+                    && let Target::Resource(name) = &target
+                    && let Some(r) = self.view.resources.get_mut(name)
+                {
+                    r.terminate_next = false;
+                }
+                result.map(Answer::Operation)
+            }
+            Command::Shutdown => {
+                self.shutting_down = true;
+                let targets: Vec<String> = self.view.resources.keys().cloned().collect();
+                Ok(Answer::Operation(self.start_operation(
+                    targets,
+                    Desired::Offline,
+                    OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE,
+                    ready,
+                )))
+            }
+            Command::Fail { name } => self.fail(&name, ready),
+            Command::Control { name, code, input, output_size } => {
+                return self.control(now, token, &name, code, input, output_size, ready);
+            }
+            config => return self.config_command(token, config, ready),
+        };
+        ready.replies.push((token, reply));
+    }
+}

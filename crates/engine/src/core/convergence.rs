@@ -1,0 +1,115 @@
+//! Convergence: the calls that bring resources closer to what they should be. Dependencies come
+//! online first and go offline last; everything else moves in parallel. Only resources marked
+//! dirty in this step are looked at, so the work follows what changed, not the cluster's size.
+
+use super::view::Opened;
+use super::{Call, Core, Desired, HostCall, Ready, Time};
+use crate::model;
+use resapi::{OfflineFlags, ResourceState, Status};
+
+impl Core {
+    /// Converges every dirty resource.
+    pub(super) fn converge(&mut self, now: Time, ready: &mut Ready) {
+        while let Some(name) = self.dirty.pop_first() {
+            self.converge_one(now, &name, ready);
+        }
+    }
+
+    fn converge_one(&mut self, now: Time, name: &str, ready: &mut Ready) {
+        let Some(r) = self.view.resources.get(name) else { return };
+        if r.open == Opened::Opening {
+            return;
+        }
+        let id = r.doc.id;
+        if r.busy {
+            // FORCE_WITH_TERMINATION reaches a resource that is still coming online.
+            if r.terminate_next && r.desired == Desired::Offline && r.state == ResourceState::OnlinePending {
+                ready.calls.push(HostCall { id, resource: name.to_string(), call: Call::Terminate });
+                if let Some(r) = self.view.resources.get_mut(name) {
+                    r.terminate_next = false;
+                }
+            }
+            return;
+        }
+        let deps_ok = self.view.dependencies_online(r);
+        let up = r.desired == Desired::Online && deps_ok && r.restart.allows(now);
+        if r.desired == Desired::Online && r.restart.wait_until.is_some_and(|t| t > now) {
+            self.waiting.insert(name.to_string());
+        }
+        match (r.state, up) {
+            (ResourceState::Offline | ResourceState::Failed, true) => {
+                let call = if r.open == Opened::Open {
+                    Call::Online { flags: 0, input: Vec::new() }
+                } else {
+                    Call::Open(halo_host::client::OpenSpec {
+                        id,
+                        name: name.to_string(),
+                        type_spec: self
+                            .view
+                            .types
+                            .get(&r.doc.type_name)
+                            .map(|(_, t)| t.spec.clone())
+                            .unwrap_or(halo_host::protocol::TypeSpec::Dummy),
+                        properties: model::to_list(&r.doc.private),
+                        flags: 0,
+                        timeouts: r.policy.timeouts,
+                        separate_monitor: r.policy.separate_monitor,
+                    })
+                };
+                if matches!(call, Call::Open(_)) && !self.view.types.contains_key(&r.doc.type_name) {
+                    let status = Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND;
+                    if let Some(r) = self.view.resources.get_mut(name) {
+                        r.restart.blocked = true;
+                    }
+                    self.set_state(name, ResourceState::Failed, status, "OpenFailed", ready);
+                    return;
+                }
+                let revision = r.revision;
+                if let Some(r) = self.view.resources.get_mut(name) {
+                    if matches!(call, Call::Open(_)) {
+                        r.open = Opened::Opening;
+                        r.host_revision = revision;
+                    } else {
+                        r.busy = true;
+                        r.restart.wait_until = None;
+                    }
+                }
+                ready.calls.push(HostCall { id, resource: name.to_string(), call });
+            }
+            (ResourceState::Online, false) if r.desired == Desired::Offline || !deps_ok => {
+                // Dependents go first.
+                let waiting = self.view.dependents_of(name).any(|d| {
+                    self.view
+                        .resources
+                        .get(d)
+                        .is_some_and(|x| !matches!(x.state, ResourceState::Offline | ResourceState::Failed))
+                });
+                if waiting {
+                    return;
+                }
+                // Taken down for a dependency that went away: it comes back when the dependency
+                // does, so its persistent state must not change.
+                let flags = if r.desired == Desired::Online {
+                    OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE
+                } else {
+                    r.offline_flags
+                };
+                let call = if r.terminate_next {
+                    Call::Terminate
+                } else {
+                    Call::Offline { destination: None, flags, input: Vec::new() }
+                };
+                if let Some(r) = self.view.resources.get_mut(name) {
+                    r.busy = true;
+                    r.terminate_next = false;
+                }
+                ready.calls.push(HostCall { id, resource: name.to_string(), call });
+            }
+            (ResourceState::Failed, false) if r.desired == Desired::Offline => {
+                // Already terminated by its host: an offline just records it.
+                self.set_state(name, ResourceState::Offline, Status::ERROR_SUCCESS, "Operator", ready);
+            }
+            _ => {}
+        }
+    }
+}

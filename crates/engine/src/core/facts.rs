@@ -1,0 +1,176 @@
+//! Facts from the hosts — state reports, opens, calls that could not be delivered — turned into
+//! states, failure-policy decisions and events.
+
+use super::view::Opened;
+use super::{CallKind, Core, Desired, Ready, Time};
+use crate::events::EventKind;
+use halo_host::client::{HostError, HostEvent};
+use halo_host::protocol::{Cause, FromHost, ResourceId};
+use resapi::{LogLevel, ResourceState, Status};
+
+impl Core {
+    pub(super) fn on_host(&mut self, now: Time, event: HostEvent, ready: &mut Ready) {
+        match event {
+            HostEvent::Fact(FromHost::State { id, state, status, cause, .. }) => {
+                let Ok(state) = ResourceState::from_raw(state) else { return };
+                self.on_state(now, id, state, Status(status), cause, ready);
+            }
+            HostEvent::Fact(FromHost::Closed { id }) => {
+                if let Some(r) = self.view.by_id_mut(id) {
+                    r.open = Opened::Closed;
+                }
+            }
+            HostEvent::Fact(FromHost::LockedMode { id, locked, .. }) => {
+                if let Some(r) = self.view.by_id_mut(id) {
+                    r.locked = locked;
+                    // Locked mode is a StatusInformation bit (CLUSTER_RESOURCE_STATUS_LOCKED_MODE).
+                    ready.events.push(EventKind::Property {
+                        object: "resource".into(),
+                        name: r.doc.name.clone(),
+                        properties: vec!["StatusInformation".into()],
+                    });
+                }
+            }
+            HostEvent::Fact(FromHost::Log { id, level, message }) => {
+                let resource = self.view.by_id.get(&id).cloned().unwrap_or_else(|| format!("#{id}"));
+                let level = LogLevel::from_raw(level).map(|l| l.to_string()).unwrap_or_else(|_| level.to_string());
+                ready.events.push(EventKind::Log { resource, level, message });
+            }
+            HostEvent::Fact(FromHost::Rejected { id, status, message }) => {
+                // The host refused a request outright: nothing is in flight any more.
+                let Some(r) = self.view.by_id_mut(id) else { return };
+                r.busy = false;
+                if status == Status::ERROR_RESOURCE_NOT_FOUND.0 {
+                    r.open = Opened::Closed;
+                }
+                let name = r.doc.name.clone();
+                ready.events.push(EventKind::Log { resource: name.clone(), level: "Error".into(), message });
+                self.ops.touched(&name);
+                self.touch(&name);
+            }
+            // Each resource of a dead host also arrives as a Failed state with cause HostDied.
+            HostEvent::HostDied { .. } | HostEvent::Fact(_) => {}
+        }
+    }
+
+    fn on_state(
+        &mut self,
+        now: Time,
+        id: ResourceId,
+        state: ResourceState,
+        status: Status,
+        cause: Cause,
+        ready: &mut Ready,
+    ) {
+        let Some(r) = self.view.by_id_mut(id) else { return };
+        let (mut state, mut status) = (state, status);
+        if r.fail_requested && !state.is_pending() {
+            // The operator's FailClusterResource: the terminate it caused counts as a failure.
+            r.fail_requested = false;
+            state = ResourceState::Failed;
+            status = Status::ERROR_RESOURCE_FAILED;
+        }
+        if !state.is_pending() {
+            r.busy = false;
+            r.terminate_next = false;
+        }
+        if cause == Cause::HostDied {
+            r.open = Opened::Closed;
+        }
+        let name = r.doc.name.clone();
+        if state == ResourceState::Failed && r.desired == Desired::Online {
+            let policy = r.policy;
+            r.restart.on_failure(&policy, now);
+            if r.restart.wait_until.is_some() {
+                self.waiting.insert(name.clone());
+            }
+        }
+        self.set_state(&name, state, status, &format!("{cause:?}"), ready);
+    }
+
+    pub(super) fn on_opened(&mut self, now: Time, id: ResourceId, result: Result<(), HostError>, ready: &mut Ready) {
+        let Some(r) = self.view.by_id_mut(id) else {
+            // Deleted while it was opening: close what was opened.
+            if result.is_ok() {
+                let resource = format!("#{id}");
+                ready.calls.push(super::HostCall { id, resource, call: super::Call::Close });
+            }
+            return;
+        };
+        let name = r.doc.name.clone();
+        match result {
+            Ok(()) => {
+                r.open = Opened::Open;
+                // Properties set while it was opening reach the host now.
+                if r.host_revision != r.revision {
+                    r.host_revision = r.revision;
+                    let call = super::Call::Update {
+                        properties: crate::model::to_list(&r.doc.private),
+                        timeouts: r.policy.timeouts,
+                    };
+                    ready.calls.push(super::HostCall { id, resource: name.clone(), call });
+                }
+                self.touch(&name);
+            }
+            Err(e) => {
+                r.open = Opened::Closed;
+                let host_trouble = matches!(
+                    e.status,
+                    Status::ERROR_RESMON_CREATE_FAILED
+                        | Status::ERROR_RESMON_INVALID_STATE
+                        | Status::ERROR_EXCEPTION_IN_RESOURCE_CALL
+                        | Status::ERROR_RESOURCE_CALL_TIMED_OUT
+                );
+                if host_trouble && r.desired == Desired::Online {
+                    // The host, not the resource, failed: the restart policy retries.
+                    let policy = r.policy;
+                    r.restart.on_failure(&policy, now);
+                    if r.restart.wait_until.is_some() {
+                        self.waiting.insert(name.clone());
+                    }
+                } else {
+                    // Its configuration is refused: restarts would not help.
+                    r.restart.blocked = true;
+                }
+                ready.events.push(EventKind::Log { resource: name.clone(), level: "Error".into(), message: e.message });
+                self.set_state(&name, ResourceState::Failed, e.status, "OpenFailed", ready);
+            }
+        }
+    }
+
+    /// A call the host manager could not deliver: the resource is in no host that can act on it.
+    pub(super) fn on_call_failed(
+        &mut self,
+        now: Time,
+        id: ResourceId,
+        call: CallKind,
+        error: HostError,
+        ready: &mut Ready,
+    ) {
+        let Some(r) = self.view.by_id_mut(id) else { return };
+        let name = r.doc.name.clone();
+        r.busy = false;
+        if error.status == Status::ERROR_RESOURCE_NOT_FOUND {
+            r.open = Opened::Closed;
+        }
+        ready.events.push(EventKind::Log { resource: name.clone(), level: "Error".into(), message: error.to_string() });
+        match call {
+            // Counted as a failure, so that a host that keeps refusing is retried on the restart
+            // policy's schedule rather than in a loop.
+            CallKind::Online => {
+                let policy = r.policy;
+                r.restart.on_failure(&policy, now);
+                if r.restart.wait_until.is_some() {
+                    self.waiting.insert(name.clone());
+                }
+                self.set_state(&name, ResourceState::Failed, error.status, "CallFailed", ready);
+            }
+            // No host holds it, so nothing of it runs.
+            CallKind::Offline | CallKind::Terminate => {
+                r.fail_requested = false;
+                self.set_state(&name, ResourceState::Offline, Status::ERROR_SUCCESS, "CallFailed", ready);
+            }
+            CallKind::Other => {}
+        }
+    }
+}

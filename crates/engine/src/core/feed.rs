@@ -1,0 +1,234 @@
+//! The change feed into the view: every applied transaction, in revision order, whoever wrote it.
+//! Events about objects (added, deleted, properties) come from here, so they describe what the
+//! database holds rather than what this node meant to write.
+
+use super::view::{Group, ID_COUNTER, Opened};
+use super::{Call, Core, Desired, HostCall, Ready};
+use crate::events::EventKind;
+use crate::model::{GroupDoc, ResourceDoc, TypeDoc, to_list};
+use halo_cluster::{Op, Record};
+use resapi::GroupState;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Names of the keys that differ between two property maps.
+fn changed_keys(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
+    let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+}
+
+impl Core {
+    /// The whole database: the first view, or a fresh one after the feed was lost.
+    pub(super) fn on_loaded(&mut self, revision: u64, records: BTreeMap<String, Record>, ready: &mut Ready) {
+        if !self.loaded {
+            self.loaded = true;
+            let mut sorted: Vec<(String, Record)> = records.into_iter().collect();
+            // Types first, then groups, then resources: each needs the one before.
+            sorted.sort_by_key(|(k, _)| (!k.starts_with("type/"), !k.starts_with("group/"), k.clone()));
+            for (key, record) in sorted {
+                self.apply_put(&key, record.revision, &record.value, true, ready);
+            }
+            self.view.revision = revision;
+            let names: Vec<String> = self.view.resources.keys().cloned().collect();
+            for n in names {
+                self.touch(&n);
+            }
+            return;
+        }
+        // Turn the difference into ops, as if the missed changes had arrived.
+        let mut ops: Vec<(u64, Op)> = Vec::new();
+        for (key, record) in &records {
+            if self.view.revision_of(key) != Some(record.revision) {
+                ops.push((record.revision, Op::Put { key: key.clone(), value: record.value.clone() }));
+            }
+        }
+        let known: Vec<String> = self
+            .view
+            .types
+            .keys()
+            .map(|n| format!("type/{n}"))
+            .chain(self.view.groups.keys().map(|n| format!("group/{n}")))
+            .chain(self.view.resources.keys().map(|n| format!("resource/{n}")))
+            .collect();
+        for key in known.into_iter().filter(|k| !records.contains_key(k)) {
+            ops.push((revision, Op::Delete { key }));
+        }
+        // Deletes of resources before their groups; puts of groups before their resources.
+        ops.sort_by_key(|(_, op)| match op {
+            Op::Put { key, .. } => (1, !key.starts_with("type/"), !key.starts_with("group/")),
+            Op::Delete { key } => (0, key.starts_with("type/"), key.starts_with("group/")),
+        });
+        for (rev, op) in ops {
+            self.apply_op(rev, op, ready);
+        }
+        self.view.revision = revision;
+        self.release_waiting_writes(ready);
+    }
+
+    /// One applied log entry.
+    pub(super) fn on_change(&mut self, revision: u64, ops: Vec<Op>, ready: &mut Ready) {
+        if revision <= self.view.revision {
+            return;
+        }
+        for op in ops {
+            self.apply_op(revision, op, ready);
+        }
+        self.view.revision = revision;
+        self.release_waiting_writes(ready);
+    }
+
+    fn apply_op(&mut self, revision: u64, op: Op, ready: &mut Ready) {
+        match op {
+            Op::Put { key, value } => self.apply_put(&key, revision, &value, false, ready),
+            Op::Delete { key } => self.apply_delete(&key, ready),
+        }
+    }
+
+    fn bad_document(&self, key: &str, e: &dyn std::fmt::Display, ready: &mut Ready) {
+        ready.events.push(EventKind::Log {
+            resource: String::new(),
+            level: "Error".into(),
+            message: format!("cluster database key {key}: unreadable document ignored: {e}"),
+        });
+    }
+
+    fn apply_put(&mut self, key: &str, revision: u64, value: &[u8], initial: bool, ready: &mut Ready) {
+        if key == ID_COUNTER {
+            match std::str::from_utf8(value).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
+                Some(v) => self.view.id_counter = Some((revision, v)),
+                None => self.bad_document(key, &"not a number", ready),
+            }
+            return;
+        }
+        let Some((kind, name)) = key.split_once('/') else { return };
+        match kind {
+            "type" => match serde_json::from_slice::<TypeDoc>(value) {
+                Ok(doc) => {
+                    if self.view.types.insert(name.to_string(), (revision, doc)).is_none() && !initial {
+                        ready.events.push(EventKind::Added { object: "type".into(), name: name.into() });
+                    }
+                }
+                Err(e) => self.bad_document(key, &e, ready),
+            },
+            "group" => match serde_json::from_slice::<GroupDoc>(value) {
+                Ok(doc) => self.put_group(name, revision, doc, initial, ready),
+                Err(e) => self.bad_document(key, &e, ready),
+            },
+            "resource" => match serde_json::from_slice::<ResourceDoc>(value) {
+                Ok(doc) if doc.name == name => self.put_resource(revision, doc, initial, ready),
+                Ok(doc) => self.bad_document(key, &format!("it names itself {}", doc.name), ready),
+                Err(e) => self.bad_document(key, &e, ready),
+            },
+            _ => {}
+        }
+    }
+
+    fn put_group(&mut self, name: &str, revision: u64, doc: GroupDoc, initial: bool, ready: &mut Ready) {
+        match self.view.groups.get_mut(name) {
+            Some(g) => {
+                let properties = changed_keys(&g.doc.common, &doc.common);
+                g.doc = doc;
+                g.revision = revision;
+                if !properties.is_empty() {
+                    ready.events.push(EventKind::Property { object: "group".into(), name: name.into(), properties });
+                }
+            }
+            None => {
+                let members =
+                    self.view.resources.values().filter(|r| r.doc.group == name).map(|r| r.doc.name.clone()).collect();
+                let group = Group { doc, revision, state: GroupState::Offline, members };
+                self.view.groups.insert(name.to_string(), group);
+                self.dirty_groups.insert(name.to_string());
+                if !initial {
+                    ready.events.push(EventKind::Added { object: "group".into(), name: name.into() });
+                    // One node owns every group until clustering lands.
+                    ready.events.push(EventKind::Owner { group: name.into(), node: self.node.clone() });
+                }
+            }
+        }
+    }
+
+    fn put_resource(&mut self, revision: u64, doc: ResourceDoc, initial: bool, ready: &mut Ready) {
+        let name = doc.name.clone();
+        let problem = match self.view.resources.get(&name) {
+            None => {
+                let problem = self.view.insert_resource(doc, revision, Desired::Offline);
+                // At start, what was online when the node stopped comes back.
+                if initial
+                    && let Some(r) = self.view.resources.get_mut(&name)
+                    && r.policy.persistent
+                {
+                    r.desired = Desired::Online;
+                }
+                if !initial {
+                    ready.events.push(EventKind::Added { object: "resource".into(), name: name.clone() });
+                }
+                problem
+            }
+            Some(old) => {
+                let mut properties = changed_keys(&old.doc.common, &doc.common);
+                properties.extend(changed_keys(&old.doc.private, &doc.private));
+                if old.doc.dependencies != doc.dependencies {
+                    properties.push("Dependencies".into());
+                }
+                let problem = self.view.update_resource(doc, revision);
+                if let Some(r) = self.view.resources.get_mut(&name)
+                    && r.open == Opened::Open
+                    && r.host_revision != revision
+                {
+                    // The host hears of new private properties and timeouts at once; the type
+                    // reads them at its next online.
+                    r.host_revision = revision;
+                    let call = Call::Update { properties: to_list(&r.doc.private), timeouts: r.policy.timeouts };
+                    ready.calls.push(HostCall { id: r.doc.id, resource: name.clone(), call });
+                }
+                if !properties.is_empty() {
+                    ready.events.push(EventKind::Property {
+                        object: "resource".into(),
+                        name: name.clone(),
+                        properties,
+                    });
+                }
+                problem
+            }
+        };
+        if let Some(message) = problem {
+            ready.events.push(EventKind::Log { resource: name.clone(), level: "Warning".into(), message });
+        }
+        self.touch(&name);
+    }
+
+    fn apply_delete(&mut self, key: &str, ready: &mut Ready) {
+        if key == ID_COUNTER {
+            self.view.id_counter = None;
+            return;
+        }
+        let Some((kind, name)) = key.split_once('/') else { return };
+        match kind {
+            "type" if self.view.types.remove(name).is_some() => {
+                ready.events.push(EventKind::Deleted { object: "type".into(), name: name.into() });
+            }
+            "group" if self.view.groups.remove(name).is_some() => {
+                ready.events.push(EventKind::Deleted { object: "group".into(), name: name.into() });
+            }
+            "resource" => {
+                let dependents: Vec<String> = self.view.dependents_of(name).cloned().collect();
+                let Some(r) = self.view.remove_resource(name) else { return };
+                if r.open == Opened::Open {
+                    // Deleted elsewhere while up here: nothing of it may keep running.
+                    if r.is_active() {
+                        ready.calls.push(HostCall { id: r.doc.id, resource: name.into(), call: Call::Terminate });
+                    }
+                    ready.calls.push(HostCall { id: r.doc.id, resource: name.into(), call: Call::Close });
+                }
+                self.dirty_groups.insert(r.doc.group.clone());
+                self.ops.touched(name);
+                self.waiting.remove(name);
+                for d in dependents {
+                    self.touch(&d);
+                }
+                ready.events.push(EventKind::Deleted { object: "resource".into(), name: name.into() });
+            }
+            _ => {}
+        }
+    }
+}

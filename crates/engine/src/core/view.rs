@@ -1,0 +1,286 @@
+//! The engine's view of the cluster database — resource types, groups, resources, the id
+//! counter — built only from what the change feed delivers, whoever wrote it, plus the runtime
+//! state of each resource on this node. Indices (group members, dependents, ids) are kept here
+//! so that one change costs work in proportion to what it touches.
+
+use super::restart::Restart;
+use super::{Desired, GroupView, ResourceView, Time};
+use crate::model::{GroupDoc, Policy, ResourceDoc, TypeDoc};
+use halo_host::protocol::ResourceId;
+use halo_host::protocol::TypeSpec;
+use resapi::{GroupState, OfflineFlags, ResourceState, Status};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The key that holds the next free resource id (ids are reserved from it in blocks).
+pub const ID_COUNTER: &str = "counter/resource-id";
+
+/// Whether a resource is open in a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Not open anywhere.
+    Closed,
+    /// An open was sent and has not been answered.
+    Opening,
+    /// Open in a host.
+    Open,
+}
+
+/// One resource: its document and what this node knows and wants of it.
+#[derive(Debug, Clone)]
+pub struct Res {
+    /// The document, as of `revision`.
+    pub doc: ResourceDoc,
+    /// The revision of the document.
+    pub revision: u64,
+    /// The policy resolved from the document and its type.
+    pub policy: Policy,
+    /// Its state as its host reported it.
+    pub state: ResourceState,
+    /// The status recorded with the state.
+    pub status: Status,
+    /// What it should be.
+    pub desired: Desired,
+    /// An online, offline or terminate was sent and has not finished.
+    pub busy: bool,
+    /// Open in a host?
+    pub open: Opened,
+    /// The document revision the host last received (open or update).
+    pub host_revision: u64,
+    /// The failure policy's decisions.
+    pub restart: Restart,
+    /// Locked mode (SetResourceLockedMode).
+    pub locked: bool,
+    /// Flags for the next offline the engine sends.
+    pub offline_flags: OfflineFlags,
+    /// The operator failed it: the terminate that follows counts as a failure.
+    pub fail_requested: bool,
+    /// The next offline skips the graceful path (FORCE_WITH_TERMINATION).
+    pub terminate_next: bool,
+}
+
+impl Res {
+    fn new(doc: ResourceDoc, revision: u64, policy: Policy, desired: Desired) -> Res {
+        Res {
+            doc,
+            revision,
+            policy,
+            state: ResourceState::Offline,
+            status: Status::ERROR_SUCCESS,
+            desired,
+            busy: false,
+            open: Opened::Closed,
+            host_revision: 0,
+            restart: Restart::default(),
+            locked: false,
+            offline_flags: OfflineFlags::empty(),
+            fail_requested: false,
+            terminate_next: false,
+        }
+    }
+
+    /// Up, or on its way somewhere: anything but a settled Offline or Failed.
+    pub fn is_active(&self) -> bool {
+        self.busy || !matches!(self.state, ResourceState::Offline | ResourceState::Failed)
+    }
+}
+
+/// One group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The document.
+    pub doc: GroupDoc,
+    /// Its revision.
+    pub revision: u64,
+    /// The derived state, as last published.
+    pub state: GroupState,
+    /// Its resources.
+    pub members: BTreeSet<String>,
+}
+
+/// The view.
+#[derive(Debug, Default)]
+pub struct View {
+    /// The revision of the last change applied.
+    pub revision: u64,
+    /// Resource types and their revisions.
+    pub types: BTreeMap<String, (u64, TypeDoc)>,
+    /// Groups.
+    pub groups: BTreeMap<String, Group>,
+    /// Resources.
+    pub resources: BTreeMap<String, Res>,
+    /// Resource names by host id.
+    pub by_id: HashMap<ResourceId, String>,
+    /// For each name, the resources whose dependency expressions name it.
+    pub dependents: HashMap<String, BTreeSet<String>>,
+    /// The id counter: its revision and value (the next free id), when the key exists.
+    pub id_counter: Option<(u64, u64)>,
+}
+
+/// The policy of a document, with its type's poll intervals. A document that does not verify
+/// (written by something that skipped validation) runs with the defaults, and says why.
+pub fn resolve_policy(doc: &ResourceDoc, types: &BTreeMap<String, (u64, TypeDoc)>) -> (Policy, Option<String>) {
+    let bare_type = TypeDoc { name: doc.type_name.clone(), spec: TypeSpec::Dummy, common: BTreeMap::new() };
+    let ty = types.get(&doc.type_name).map(|(_, t)| t).unwrap_or(&bare_type);
+    match doc.policy(ty) {
+        Ok(p) => (p, None),
+        Err(e) => (Policy::DEFAULT, Some(format!("{e}; it runs with the default policy"))),
+    }
+}
+
+impl View {
+    /// The revision a key has in the view (`None`: absent), for transaction guards.
+    pub fn revision_of(&self, key: &str) -> Option<u64> {
+        if key == ID_COUNTER {
+            return self.id_counter.map(|(r, _)| r);
+        }
+        let (kind, name) = key.split_once('/')?;
+        match kind {
+            "type" => self.types.get(name).map(|(r, _)| *r),
+            "group" => self.groups.get(name).map(|g| g.revision),
+            "resource" => self.resources.get(name).map(|r| r.revision),
+            _ => None,
+        }
+    }
+
+    /// The resource the host knows by `id`.
+    pub fn by_id_mut(&mut self, id: ResourceId) -> Option<&mut Res> {
+        let name = self.by_id.get(&id)?;
+        self.resources.get_mut(name)
+    }
+
+    /// Adds or replaces a resource, keeping the indices.
+    pub fn insert_resource(&mut self, doc: ResourceDoc, revision: u64, desired: Desired) -> Option<String> {
+        let (policy, problem) = resolve_policy(&doc, &self.types);
+        let name = doc.name.clone();
+        self.by_id.insert(doc.id, name.clone());
+        for d in doc.dependencies.names() {
+            self.dependents.entry(d.to_string()).or_default().insert(name.clone());
+        }
+        if let Some(g) = self.groups.get_mut(&doc.group) {
+            g.members.insert(name.clone());
+        }
+        self.resources.insert(name, Res::new(doc, revision, policy, desired));
+        problem
+    }
+
+    /// Replaces a resource's document (same name), keeping the runtime state and the indices.
+    pub fn update_resource(&mut self, doc: ResourceDoc, revision: u64) -> Option<String> {
+        let (policy, problem) = resolve_policy(&doc, &self.types);
+        let Some(r) = self.resources.get_mut(&doc.name) else { return problem };
+        let old_deps = std::mem::replace(&mut r.doc, doc.clone()).dependencies;
+        r.revision = revision;
+        r.policy = policy;
+        if old_deps != doc.dependencies {
+            for d in old_deps.names() {
+                if let Some(set) = self.dependents.get_mut(d) {
+                    set.remove(&doc.name);
+                }
+            }
+            for d in doc.dependencies.names() {
+                self.dependents.entry(d.to_string()).or_default().insert(doc.name.clone());
+            }
+        }
+        problem
+    }
+
+    /// Removes a resource and its index entries.
+    pub fn remove_resource(&mut self, name: &str) -> Option<Res> {
+        let r = self.resources.remove(name)?;
+        self.by_id.remove(&r.doc.id);
+        for d in r.doc.dependencies.names() {
+            if let Some(set) = self.dependents.get_mut(d) {
+                set.remove(name);
+            }
+        }
+        if let Some(g) = self.groups.get_mut(&r.doc.group) {
+            g.members.remove(name);
+        }
+        Some(r)
+    }
+
+    /// The resources whose expressions name `name`.
+    pub fn dependents_of(&self, name: &str) -> impl Iterator<Item = &String> {
+        self.dependents.get(name).into_iter().flatten()
+    }
+
+    /// Whether every dependency of `r` is online.
+    pub fn dependencies_online(&self, r: &Res) -> bool {
+        r.doc.dependencies.satisfied(|d| self.resources.get(d).is_some_and(|x| x.state == ResourceState::Online))
+    }
+
+    /// The next free resource id: the counter, or past every id in use when there is none yet.
+    pub fn next_free_id(&self) -> u64 {
+        let used = self.resources.values().map(|r| r.doc.id).max().unwrap_or(0);
+        self.id_counter.map(|(_, v)| v).unwrap_or(0).max(used + 1)
+    }
+
+    /// `start` and everything `next` reaches from it.
+    pub fn closure(&self, start: &str, next: impl Fn(&View, &Res) -> Vec<String>) -> Vec<String> {
+        let mut out = vec![start.to_string()];
+        let mut seen: BTreeSet<String> = out.iter().cloned().collect();
+        let mut i = 0;
+        while i < out.len() {
+            if let Some(r) = self.resources.get(&out[i]) {
+                for n in next(self, r) {
+                    if seen.insert(n.clone()) {
+                        out.push(n);
+                    }
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// A group's state from its members': Failed > Pending > Online > PartialOnline > Offline.
+    pub fn derive_group(&self, group: &str) -> GroupState {
+        let Some(g) = self.groups.get(group) else { return GroupState::Unknown };
+        let states: Vec<ResourceState> =
+            g.members.iter().filter_map(|n| self.resources.get(n)).map(|r| r.state).collect();
+        if states.contains(&ResourceState::Failed) {
+            GroupState::Failed
+        } else if states.iter().any(|s| s.is_pending()) {
+            GroupState::Pending
+        } else if !states.is_empty() && states.iter().all(|s| *s == ResourceState::Online) {
+            GroupState::Online
+        } else if states.contains(&ResourceState::Online) {
+            GroupState::PartialOnline
+        } else {
+            GroupState::Offline
+        }
+    }
+
+    /// A resource as the API shows it.
+    pub fn resource_view(&self, r: &Res, node: &str) -> ResourceView {
+        ResourceView {
+            name: r.doc.name.clone(),
+            group: r.doc.group.clone(),
+            type_name: r.doc.type_name.clone(),
+            state: r.state.to_string(),
+            status: r.status.0,
+            status_text: r.status.to_string(),
+            desired: r.desired,
+            owner: node.to_string(),
+            common: r.doc.common.clone(),
+            private: r.doc.private.clone(),
+            dependencies: r.doc.dependencies.to_string(),
+            locked: r.locked,
+        }
+    }
+
+    /// A group as the API shows it.
+    pub fn group_view(&self, g: &Group, node: &str) -> GroupView {
+        GroupView {
+            name: g.doc.name.clone(),
+            state: g.state.to_string(),
+            owner: node.to_string(),
+            resources: g.members.iter().cloned().collect(),
+            common: g.doc.common.clone(),
+        }
+    }
+
+    /// When the earliest restart delay or retry period ends.
+    pub fn next_restart(&self, waiting: &BTreeSet<String>) -> Option<Time> {
+        waiting.iter().filter_map(|n| self.resources.get(n)).filter_map(|r| r.restart.wait_until).min()
+    }
+}

@@ -1,0 +1,603 @@
+//! The driver: one loop that feeds the core and does what it decides.
+//!
+//! It `select!`s over commands from the [`Engine`] handle, host facts, the cluster database's
+//! change feed, the outcomes of what it started (opens, writes, control calls) and the core's
+//! wake-up time; steps the core with each; and executes the [`Ready`] through the seams. The core
+//! sits behind a mutex only so that the API can read views; the loop holds it for the pure step
+//! alone, never across I/O. The hosts' lease is renewed from this loop, so it holds only while
+//! the engine is really running.
+
+use crate::core::{Answer, Call, CallKind, Command, Core, Input, OpStatus, Ready, Target, Token};
+use crate::events::{EventKind, Events};
+use crate::model::{self, EngineError, TypeDoc, keys};
+use crate::seams::{Clock, Hosts, TokioClock};
+use crate::{ControlOutput, GroupView, ResourceView};
+use halo_cluster::{ClusterDb, ClusterError, Compare, Op, Request, Watch};
+use halo_host::client::HostEvent;
+use resapi::{OfflineFlags, Status};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How long the hosts may go without a renewal before they stop every resource.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+/// How often the driver renews it.
+pub const DEFAULT_LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// Finished operations kept readable; pending ones are never dropped.
+const FINISHED_OPERATIONS_KEPT: usize = 10_000;
+
+/// How the engine runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The hosts' lease.
+    pub lease: Duration,
+    /// How often it is renewed.
+    pub lease_renewal: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { lease: DEFAULT_LEASE, lease_renewal: DEFAULT_LEASE_RENEWAL }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Answer, EngineError>>;
+
+/// Operation statuses for readers and waiters.
+#[derive(Default)]
+struct OperationTable {
+    statuses: BTreeMap<u64, watch::Sender<OpStatus>>,
+}
+
+impl OperationTable {
+    fn entry(&mut self, id: u64) -> &watch::Sender<OpStatus> {
+        self.statuses.entry(id).or_insert_with(|| watch::channel(OpStatus::Pending).0)
+    }
+
+    /// Drops the oldest finished operations past the limit; a pending one stays until it ends.
+    fn trim(&mut self) {
+        if self.statuses.len() <= FINISHED_OPERATIONS_KEPT {
+            return;
+        }
+        let excess = self.statuses.len() - FINISHED_OPERATIONS_KEPT;
+        let old: Vec<u64> = self
+            .statuses
+            .iter()
+            .filter(|(_, s)| *s.borrow() != OpStatus::Pending)
+            .map(|(id, _)| *id)
+            .take(excess)
+            .collect();
+        for id in old {
+            self.statuses.remove(&id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn err(status: Status, message: impl Into<String>) -> EngineError {
+    EngineError::new(status, message)
+}
+
+/// A database error as the engine reports it.
+pub fn db_err(e: ClusterError) -> EngineError {
+    // Consensus trouble means no quorum; anything else is the database itself failing.
+    let status = match e {
+        ClusterError::Raft(_) | ClusterError::NotLeader { .. } => Status::ERROR_CLUSTER_NO_QUORUM,
+        _ => Status::ERROR_INVALID_DATA,
+    };
+    err(status, format!("cluster database: {e}"))
+}
+
+/// The engine of one node: a handle on the loop that runs it.
+pub struct Engine {
+    node: String,
+    core: Arc<Mutex<Core>>,
+    commands: mpsc::UnboundedSender<(Command, Reply)>,
+    operations: Arc<Mutex<OperationTable>>,
+    events: Arc<Events>,
+    db: Arc<ClusterDb>,
+    /// The loop, until `stop` has waited for it.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Loads every object from the database, starts following the hosts' facts and the change
+    /// feed, and brings online what was online (PersistentState) when the node stopped.
+    pub async fn start<H: Hosts>(
+        node: &str,
+        db: Arc<ClusterDb>,
+        hosts: H,
+        facts: mpsc::UnboundedReceiver<HostEvent>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Self::start_with(node, db, hosts, facts, Options::default()).await
+    }
+
+    /// [`Engine::start`] with options.
+    pub async fn start_with<H: Hosts>(
+        node: &str,
+        db: Arc<ClusterDb>,
+        hosts: H,
+        facts: mpsc::UnboundedReceiver<HostEvent>,
+        options: Options,
+    ) -> Result<Arc<Engine>, EngineError> {
+        ensure_builtin_types(&db).await?;
+        let snapshot = db.snapshot().map_err(db_err)?;
+        let feed = db.watch(snapshot.revision).map_err(db_err)?;
+        let clock = TokioClock::new();
+        let events = Arc::new(Events::default());
+        let mut core = Core::new(node);
+        let first = core.step(clock.now(), Input::Loaded { revision: snapshot.revision, records: snapshot.records });
+        let core = Arc::new(Mutex::new(core));
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let operations = Arc::new(Mutex::new(OperationTable::default()));
+        let (internal, internal_rx) = mpsc::unbounded_channel();
+        events.emit(EventKind::NodeState { node: node.to_string(), state: "Up".into() });
+        let mut driver = Driver {
+            core: core.clone(),
+            hosts,
+            clock,
+            db: db.clone(),
+            events: events.clone(),
+            operations: operations.clone(),
+            replies: HashMap::new(),
+            internal,
+            wake: None,
+            options,
+        };
+        driver.execute(first);
+        let task = Mutex::new(Some(tokio::spawn(driver.run(commands_rx, facts, feed, internal_rx))));
+        Ok(Arc::new(Engine { node: node.to_string(), core, commands, operations, events, db, task }))
+    }
+
+    async fn ask(&self, command: Command) -> Result<Answer, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((command, tx))
+            .map_err(|_| err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?;
+        rx.await.map_err(|_| err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?
+    }
+
+    async fn done(&self, command: Command) -> Result<(), EngineError> {
+        self.ask(command).await.map(|_| ())
+    }
+
+    async fn operation_of(&self, command: Command) -> Result<u64, EngineError> {
+        match self.ask(command).await? {
+            Answer::Operation(id) => Ok(id),
+            other => Err(err(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// The event stream.
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    // ---- configuration ----
+
+    /// Creates a group.
+    pub async fn create_group(&self, name: &str, common: BTreeMap<String, String>) -> Result<(), EngineError> {
+        self.done(Command::CreateGroup { name: name.into(), common }).await
+    }
+
+    /// Sets a group's common properties.
+    pub async fn set_group_properties(&self, name: &str, common: BTreeMap<String, String>) -> Result<(), EngineError> {
+        self.done(Command::SetGroupProperties { name: name.into(), common }).await
+    }
+
+    /// Declares a resource type served by a native plug-in: `path` is its `.so`, `type_name` the
+    /// name its `Startup` expects (default: the type's own name).
+    pub async fn create_native_type(
+        &self,
+        name: &str,
+        path: &str,
+        type_name: Option<&str>,
+        common: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let file = std::path::Path::new(path);
+        if !file.is_absolute() || !file.is_file() {
+            return Err(err(
+                Status::ERROR_FILE_NOT_FOUND,
+                format!("plug-in {path:?}: give the absolute path of an existing .so"),
+            ));
+        }
+        let type_name = type_name.unwrap_or(name).to_string();
+        self.done(Command::CreateNativeType { name: name.into(), path: path.into(), type_name, common }).await
+    }
+
+    /// Removes a resource type no resource uses (the built-in ones stay).
+    pub async fn delete_type(&self, name: &str) -> Result<(), EngineError> {
+        self.done(Command::DeleteType { name: name.into() }).await
+    }
+
+    /// Deletes an empty group.
+    pub async fn delete_group(&self, name: &str) -> Result<(), EngineError> {
+        self.done(Command::DeleteGroup { name: name.into() }).await
+    }
+
+    /// Creates a resource in a group.
+    pub async fn create_resource(
+        &self,
+        name: &str,
+        group: &str,
+        type_name: &str,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.create_resource_with(name, group, type_name, common, private, "").await
+    }
+
+    /// Creates a resource with its dependencies in one write: if either is refused, nothing is
+    /// created.
+    pub async fn create_resource_with(
+        &self,
+        name: &str,
+        group: &str,
+        type_name: &str,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+        dependencies: &str,
+    ) -> Result<(), EngineError> {
+        self.done(Command::CreateResource {
+            name: name.into(),
+            group: group.into(),
+            type_name: type_name.into(),
+            common,
+            private,
+            dependencies: dependencies.into(),
+        })
+        .await
+    }
+
+    /// Sets common and private properties (validated; private ones reach the host at once and
+    /// the resource type at its next online).
+    pub async fn set_properties(
+        &self,
+        name: &str,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.done(Command::SetProperties { name: name.into(), common, private }).await
+    }
+
+    /// Replaces a resource's dependencies with an expression.
+    pub async fn set_dependencies(&self, name: &str, expression: &str) -> Result<(), EngineError> {
+        self.done(Command::SetDependencies { name: name.into(), expression: expression.into() }).await
+    }
+
+    /// Deletes a resource nothing depends on, taking it offline first if it is up.
+    pub async fn delete_resource(&self, name: &str, force: bool) -> Result<(), EngineError> {
+        self.done(Command::DeleteResource { name: name.into(), force }).await
+    }
+
+    // ---- operations ----
+
+    /// Brings a resource online (with what it depends on); returns the operation id.
+    pub async fn online_resource(&self, name: &str, update_persistent: bool) -> Result<u64, EngineError> {
+        self.operation_of(Command::Online { target: Target::Resource(name.into()), update_persistent }).await
+    }
+
+    /// Takes a resource offline (with what depends on it); returns the operation id.
+    pub async fn offline_resource(
+        &self,
+        name: &str,
+        flags: OfflineFlags,
+        update_persistent: bool,
+    ) -> Result<u64, EngineError> {
+        let target = Target::Resource(name.into());
+        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: false }).await
+    }
+
+    /// OfflineClusterResourceEx with FORCE_WITH_TERMINATION: straight to Terminate.
+    pub async fn terminate_resource(&self, name: &str, update_persistent: bool) -> Result<u64, EngineError> {
+        let target = Target::Resource(name.into());
+        let flags = OfflineFlags::IGNORE_RESOURCE_STATUS;
+        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: true }).await
+    }
+
+    /// Brings every resource of a group online.
+    pub async fn online_group(&self, group: &str, update_persistent: bool) -> Result<u64, EngineError> {
+        self.operation_of(Command::Online { target: Target::Group(group.into()), update_persistent }).await
+    }
+
+    /// Takes every resource of a group offline.
+    pub async fn offline_group(
+        &self,
+        group: &str,
+        flags: OfflineFlags,
+        update_persistent: bool,
+    ) -> Result<u64, EngineError> {
+        let target = Target::Group(group.into());
+        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: false }).await
+    }
+
+    /// Waits for an operation to end (or `timeout` to pass); returns its status then.
+    pub async fn wait(&self, op: u64, timeout: Duration) -> Result<OpStatus, EngineError> {
+        let mut rx = lock(&self.operations)
+            .statuses
+            .get(&op)
+            .map(|s| s.subscribe())
+            .ok_or_else(|| err(Status::ERROR_INVALID_PARAMETER, format!("no operation {op}")))?;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|s| *s != OpStatus::Pending)).await;
+        let status = rx.borrow().clone();
+        Ok(status)
+    }
+
+    /// An operation's status now.
+    pub fn operation(&self, op: u64) -> Option<OpStatus> {
+        lock(&self.operations).statuses.get(&op).map(|s| s.borrow().clone())
+    }
+
+    /// FailClusterResource: terminates an online resource and treats it as failed, so the
+    /// restart policy runs (a way to test recovery).
+    pub async fn fail_resource(&self, name: &str) -> Result<(), EngineError> {
+        self.done(Command::Fail { name: name.into() }).await
+    }
+
+    /// ResourceControl: the resource type first; `ERROR_INVALID_FUNCTION` from it (or a resource
+    /// not open in a host) gets the default handling of the common codes.
+    pub async fn control(
+        &self,
+        name: &str,
+        code: u32,
+        input: Vec<u8>,
+        output_size: u32,
+    ) -> Result<ControlOutput, EngineError> {
+        match self.ask(Command::Control { name: name.into(), code, input, output_size }).await? {
+            Answer::Control(out) => Ok(out),
+            other => Err(err(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    // ---- views ----
+
+    /// Every resource.
+    pub fn resources(&self) -> Vec<ResourceView> {
+        lock(&self.core).resources()
+    }
+
+    /// One resource.
+    pub fn resource(&self, name: &str) -> Result<ResourceView, EngineError> {
+        lock(&self.core)
+            .resource(name)
+            .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))
+    }
+
+    /// Every group.
+    pub fn groups(&self) -> Vec<GroupView> {
+        lock(&self.core).groups()
+    }
+
+    /// One group.
+    pub fn group(&self, name: &str) -> Result<GroupView, EngineError> {
+        lock(&self.core).group(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))
+    }
+
+    /// Every resource type.
+    pub fn types(&self) -> Vec<TypeDoc> {
+        lock(&self.core).types()
+    }
+
+    /// Takes every group offline without recording it as persistent state (shutdown), and
+    /// waits up to `timeout` for them.
+    pub async fn shutdown(&self, timeout: Duration) -> Result<OpStatus, EngineError> {
+        let op = self.operation_of(Command::Shutdown).await?;
+        self.wait(op, timeout).await
+    }
+
+    /// Stops consensus, which ends the change feed and with it the loop; returns once the loop
+    /// has let go of the database (the data directory is released when the last handle goes).
+    pub async fn stop(&self) -> Result<(), EngineError> {
+        self.db.shutdown().await.map_err(db_err)?;
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the built-in types a database lacks (a new database, or one from an older halo).
+async fn ensure_builtin_types(db: &ClusterDb) -> Result<(), EngineError> {
+    for ty in model::builtin_types() {
+        if db.get(&keys::type_(&ty.name)).map_err(db_err)?.is_none() {
+            let value = serde_json::to_vec(&ty).map_err(|e| err(Status::ERROR_INVALID_DATA, e.to_string()))?;
+            let key = keys::type_(&ty.name);
+            // Guarded: another node may be writing it at the same time.
+            let request = Request {
+                compare: vec![Compare { key: key.clone(), revision: None }],
+                ops: vec![Op::Put { key, value }],
+            };
+            db.write(request).await.map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+struct Driver<H: Hosts, C: Clock> {
+    core: Arc<Mutex<Core>>,
+    hosts: H,
+    clock: C,
+    db: Arc<ClusterDb>,
+    events: Arc<Events>,
+    operations: Arc<Mutex<OperationTable>>,
+    replies: HashMap<Token, Reply>,
+    /// Outcomes of what the driver started, back into the loop.
+    internal: mpsc::UnboundedSender<Input>,
+    wake: Option<Duration>,
+    options: Options,
+}
+
+impl<H: Hosts, C: Clock> Driver<H, C> {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<(Command, Reply)>,
+        mut facts: mpsc::UnboundedReceiver<HostEvent>,
+        mut feed: Watch,
+        mut internal: mpsc::UnboundedReceiver<Input>,
+    ) {
+        let mut next_token: Token = 0;
+        let mut lease = tokio::time::interval(self.options.lease_renewal);
+        lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = self.wake.map(|w| self.clock.deadline(w));
+            let input = tokio::select! {
+                Some(input) = internal.recv() => input,
+                Some(event) = facts.recv() => Input::Host(event),
+                change = feed.next() => match change {
+                    Ok(c) => Input::Change { revision: c.revision, ops: c.ops },
+                    Err(ClusterError::Lagged | ClusterError::Compacted { .. }) => match self.resync() {
+                        Some((input, watch)) => {
+                            feed = watch;
+                            input
+                        }
+                        None => break,
+                    },
+                    Err(e) => {
+                        tracing::info!(%e, "the change feed ended; the engine stops");
+                        break;
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some((command, reply)) => {
+                        next_token += 1;
+                        self.replies.insert(next_token, reply);
+                        Input::Command { token: next_token, command }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => Input::Tick,
+                _ = lease.tick() => {
+                    self.hosts.renew_lease(self.options.lease);
+                    continue;
+                }
+            };
+            let ready = lock(&self.core).step(self.clock.now(), input);
+            self.execute(ready);
+        }
+    }
+
+    /// The feed fell behind: read the database again and watch from there.
+    fn resync(&self) -> Option<(Input, Watch)> {
+        let snapshot = match self.db.snapshot() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%e, "re-reading the cluster database failed; the engine stops");
+                return None;
+            }
+        };
+        match self.db.watch(snapshot.revision) {
+            Ok(watch) => Some((Input::Loaded { revision: snapshot.revision, records: snapshot.records }, watch)),
+            Err(e) => {
+                tracing::error!(%e, "following the cluster database failed; the engine stops");
+                None
+            }
+        }
+    }
+
+    /// Does what the core decided. Undeliverable calls go straight back into the core.
+    fn execute(&mut self, ready: Ready) {
+        let mut ready = ready;
+        loop {
+            let failed = self.execute_once(ready);
+            if failed.is_empty() {
+                return;
+            }
+            let mut next = Ready::default();
+            for input in failed {
+                let r = lock(&self.core).step(self.clock.now(), input);
+                merge(&mut next, r);
+            }
+            ready = next;
+        }
+    }
+
+    fn execute_once(&mut self, ready: Ready) -> Vec<Input> {
+        let mut failed = Vec::new();
+        for call in ready.calls {
+            let id = call.id;
+            let outcome = match call.call {
+                Call::Open(spec) => {
+                    let hosts = self.hosts.clone();
+                    let back = self.internal.clone();
+                    tokio::spawn(async move {
+                        let result = hosts.open(spec).await;
+                        let _ = back.send(Input::Opened { id, result });
+                    });
+                    Ok(())
+                }
+                Call::Online { flags, input } => self.hosts.online(id, flags, input).map_err(|e| (CallKind::Online, e)),
+                Call::Offline { destination, flags, input } => {
+                    self.hosts.offline(id, destination, flags.bits(), input).map_err(|e| (CallKind::Offline, e))
+                }
+                Call::Terminate => self.hosts.terminate(id).map_err(|e| (CallKind::Terminate, e)),
+                Call::Update { properties, timeouts } => {
+                    self.hosts.update(id, &properties, timeouts).map_err(|e| (CallKind::Other, e))
+                }
+                Call::Close => self.hosts.close(id).map_err(|e| (CallKind::Other, e)),
+                Call::Control { token, code, input, output_size } => {
+                    let hosts = self.hosts.clone();
+                    let back = self.internal.clone();
+                    tokio::spawn(async move {
+                        let result = hosts.control(id, code, input, output_size).await;
+                        let _ = back.send(Input::Controlled { token, result });
+                    });
+                    Ok(())
+                }
+            };
+            if let Err((call, error)) = outcome {
+                failed.push(Input::CallFailed { id, call, error });
+            }
+        }
+        for (write, request) in ready.writes {
+            let db = self.db.clone();
+            let back = self.internal.clone();
+            tokio::spawn(async move {
+                let result = db.write(request).await.map_err(db_err);
+                let _ = back.send(Input::Written { write, result });
+            });
+        }
+        for kind in ready.events {
+            self.events.emit(kind);
+        }
+        {
+            let mut table = lock(&self.operations);
+            // A new operation is readable before its id reaches the caller.
+            for (_, reply) in &ready.replies {
+                if let Ok(Answer::Operation(id)) = reply {
+                    table.entry(*id);
+                }
+            }
+            for (id, status) in ready.operations {
+                table.entry(id).send_replace(status);
+            }
+            table.trim();
+        }
+        for (token, reply) in ready.replies {
+            if let Some(tx) = self.replies.remove(&token) {
+                let _ = tx.send(reply);
+            }
+        }
+        self.wake = ready.wake;
+        failed
+    }
+}
+
+/// Appends `more` to `into` (the later wake-up wins: it was computed last).
+fn merge(into: &mut Ready, more: Ready) {
+    into.calls.extend(more.calls);
+    into.writes.extend(more.writes);
+    into.events.extend(more.events);
+    into.replies.extend(more.replies);
+    into.operations.extend(more.operations);
+    into.wake = more.wake;
+}
