@@ -307,20 +307,33 @@ fn start_daemon() -> Result<Daemon> {
     use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("halo-bench-node-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["node", "run", "--name", "bench", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
+    let dir = tempdir::Dir(dir);
+    let child = Command::new(std::env::current_exe()?)
+        .args(["node", "run", "--name", "bench", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no daemon stdout"))?;
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    if !line.contains("listening on") {
-        bail!("the daemon did not start: {line:?}");
-    }
-    Ok(Daemon { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: tempdir::Dir(dir) })
+    let mut daemon = Daemon { child, endpoint: String::new(), _dir: dir };
+    // The daemon binds port 0 and says which port it got: "halo node bench listening on URL".
+    let stdout = daemon.child.stdout.take().ok_or_else(|| anyhow!("no daemon stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        // Keep reading so that a later print never meets a closed pipe.
+        lines.for_each(drop);
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(line)) => line.context("reading the daemon's output")?,
+        Ok(None) => bail!("the daemon exited before listening"),
+        Err(_) => bail!("the daemon did not say where it listens within 60 s"),
+    };
+    daemon.endpoint = match line.split_once(" listening on ") {
+        Some((_, url)) => url.trim().to_string(),
+        None => bail!("the daemon did not start: {line:?}"),
+    };
+    Ok(daemon)
 }
 
 /// Resident memory of a process and all its descendants, in bytes.
