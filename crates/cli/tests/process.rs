@@ -29,9 +29,11 @@ fn reserved_port() -> (tokio::net::TcpSocket, u16) {
 
 /// A web server on a given port that binds with SO_REUSEPORT (see `reserved_port`) and logs each
 /// request to stderr.
-const WEB_SERVER: &str = "import http.server as h, sys
+const WEB_SERVER: &str = "import http.server as h, socket, sys
 class S(h.ThreadingHTTPServer):
-    allow_reuse_port = True
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 S(('127.0.0.1', int(sys.argv[1])), h.SimpleHTTPRequestHandler).serve_forever()";
 
 /// Running, as opposed to gone or a zombie waiting for init to reap it.
