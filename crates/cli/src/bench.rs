@@ -20,11 +20,18 @@ pub struct HostBench {
     /// Dummy resources one host polls.
     #[arg(long, default_value_t = 10_000)]
     pub resources: usize,
-    /// How long to measure the polling host's CPU.
+    /// LooksAlivePollInterval of the polled resources, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    pub looks_alive_ms: u32,
+    /// IsAlivePollInterval of the polled resources, in milliseconds (shorter than the 60 s
+    /// default so that several periods fit in a short run).
+    #[arg(long, default_value_t = 10_000)]
+    pub is_alive_ms: u32,
+    /// IsAlive periods the polling CPU is measured over (at least 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..))]
+    pub is_alive_periods: u32,
+    /// start+monitor+stop cycles of ocf:heartbeat:Dummy, each run directly and through the host.
     #[arg(long, default_value_t = 30)]
-    pub seconds: u64,
-    /// start+monitor+stop cycles of ocf:heartbeat:Dummy, through the host and directly.
-    #[arg(long, default_value_t = 20)]
     pub ocf_iterations: usize,
 }
 
@@ -67,6 +74,18 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The spread of a set of samples: p50, p90, min, max and how many.
+fn spread(mut samples: Vec<f64>) -> serde_json::Value {
+    samples.sort_by(f64::total_cmp);
+    serde_json::json!({
+        "p50": percentile(&samples, 0.5),
+        "p90": percentile(&samples, 0.9),
+        "min": samples.first().copied().unwrap_or(0.0),
+        "max": samples.last().copied().unwrap_or(0.0),
+        "samples": samples.len(),
+    })
+}
+
 /// (utime + stime) in seconds, and resident set size in bytes, of a process.
 fn usage(pid: u32) -> Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading the host's /proc stat")?;
@@ -98,8 +117,9 @@ impl HostBench {
         let (manager, events) = HostManager::new(command);
         let mut b = Bench { manager, events };
         let round_trip = self.round_trip(&mut b).await?;
-        let polling = self.polling(&mut b).await?;
+        // Before the polling load, so that its thousands of resources do not share the CPU.
         let ocf = self.ocf(&mut b).await?;
+        let polling = self.polling(&mut b).await?;
         Ok(serde_json::json!({
             "benchmark": "host",
             "entry_point_round_trip": round_trip,
@@ -127,20 +147,25 @@ impl HostBench {
     }
 
     async fn polling(&self, b: &mut Bench) -> Result<serde_json::Value> {
-        let t = Timeouts { looks_alive_ms: 5_000, is_alive_ms: 60_000, ..Timeouts::default() };
+        let t = Timeouts { looks_alive_ms: self.looks_alive_ms, is_alive_ms: self.is_alive_ms, ..Timeouts::default() };
+        let is_alive = Duration::from_millis(self.is_alive_ms.into());
         // The shared host: the round-trip resource is its only other tenant.
         let shared_first = 2_000_000;
         b.manager.open(spec(shared_first, TypeSpec::Dummy, PropertyList::new(), t)).await?;
         let shared_pid = b.manager.host_pid(shared_first).ok_or_else(|| anyhow!("no shared host"))?;
         let (_, rss_idle) = usage(shared_pid)?;
-        let ids: Vec<ResourceId> = (shared_first + 1..shared_first + self.resources as u64).collect();
-        for id in &ids {
+        let ids: Vec<ResourceId> = (shared_first..shared_first + self.resources.max(1) as u64).collect();
+        for id in &ids[1..] {
             b.manager.open(spec(*id, TypeSpec::Dummy, PropertyList::new(), t)).await?;
         }
         let (_, rss_open) = usage(shared_pid)?;
+        // A resource's polls run a period after it came online: onlines spread evenly over one
+        // IsAlive period spread the polls too, instead of every resource polled at one instant.
         let mut waiting: HashSet<ResourceId> = ids.iter().copied().collect();
-        waiting.insert(shared_first);
-        for id in &waiting {
+        let spread_start = tokio::time::Instant::now();
+        for (i, id) in ids.iter().enumerate() {
+            let at = spread_start + is_alive.mul_f64(i as f64 / ids.len() as f64);
+            tokio::time::sleep_until(at).await;
             b.manager.online(*id, 0, vec![])?;
         }
         b.until("every resource online", |e| {
@@ -152,11 +177,12 @@ impl HostBench {
             waiting.is_empty()
         })
         .await?;
+        let spread_s = spread_start.elapsed().as_secs_f64();
         let (_, rss_online) = usage(shared_pid)?;
         let (cpu0, _) = usage(shared_pid)?;
         let start = Instant::now();
         let mut unhealthy = 0usize;
-        let window = Duration::from_secs(self.seconds);
+        let window = is_alive * self.is_alive_periods;
         let deadline = tokio::time::Instant::now() + window;
         // Drain events meanwhile: a failure here would invalidate the figure.
         while let Ok(e) = tokio::time::timeout_at(deadline, b.events.recv()).await {
@@ -166,12 +192,18 @@ impl HostBench {
         }
         let (cpu1, _) = usage(shared_pid)?;
         let elapsed = start.elapsed().as_secs_f64();
-        let resources = self.resources as f64;
+        let resources = ids.len() as f64;
         Ok(serde_json::json!({
-            "resources": self.resources,
+            "resources": ids.len(),
             "looks_alive_ms": t.looks_alive_ms,
             "is_alive_ms": t.is_alive_ms,
-            "seconds": elapsed,
+            "is_alive_ms_default": Timeouts::default().is_alive_ms,
+            "poll_start_spread": format!(
+                "onlines spread evenly over one IsAlive period ({} ms, all online after {spread_s:.1} s), so each resource's polls start at its own offset",
+                t.is_alive_ms
+            ),
+            "is_alive_periods_measured": self.is_alive_periods,
+            "measured_s": elapsed,
             "host_cpu_percent_of_one_core": 100.0 * (cpu1 - cpu0) / elapsed,
             "target_cpu_percent": 2.0,
             "unhealthy_reports": unhealthy,
@@ -184,6 +216,48 @@ impl HostBench {
         }))
     }
 
+    /// One start+monitor+stop cycle of ocf:heartbeat:Dummy run directly; its time in ms.
+    fn ocf_direct(agent: &Path, state: &str) -> Result<f64> {
+        let t = Instant::now();
+        for action in ["start", "monitor", "stop"] {
+            let ok = Command::new(agent)
+                .arg(action)
+                .env("OCF_ROOT", OCF_ROOT)
+                .env("OCF_RESOURCE_INSTANCE", "bench")
+                .env("OCF_RESKEY_state", state)
+                .env("OCF_RESKEY_CRM_meta_interval", "10000")
+                .status()?
+                .success();
+            if !ok {
+                bail!("ocf:heartbeat:Dummy {action} failed when run directly");
+            }
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// The same cycle through the host: online, LooksAlive (monitor), offline; its time in ms.
+    async fn ocf_through_host(b: &mut Bench, id: ResourceId) -> Result<f64> {
+        let t = Instant::now();
+        b.manager.online(id, 0, vec![])?;
+        b.state(id, ResourceState::Online).await?;
+        b.manager.check(id, false)?;
+        let mut alive = None;
+        b.until("the monitor's answer", |e| match e {
+            HostEvent::Fact(FromHost::Checked { id: i, alive: a, .. }) if *i == id => {
+                alive = Some(*a);
+                true
+            }
+            _ => false,
+        })
+        .await?;
+        if alive != Some(true) {
+            bail!("monitor through the host said not running");
+        }
+        b.manager.offline(id, None, 0, vec![])?;
+        b.state(id, ResourceState::Offline).await?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    }
+
     async fn ocf(&self, b: &mut Bench) -> Result<serde_json::Value> {
         let agent = Path::new(OCF_ROOT).join("resource.d/heartbeat/Dummy");
         if !agent.is_file() {
@@ -191,68 +265,32 @@ impl HostBench {
                 serde_json::json!({ "skipped": format!("{} is not installed (Debian package resource-agents)", agent.display()) }),
             );
         }
-        let dir = std::env::temp_dir().join(format!("halo-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let state = dir.join("dummy.state");
-        let state_text = state.display().to_string();
-
-        let mut direct = Vec::new();
-        for _ in 0..self.ocf_iterations {
-            let t = Instant::now();
-            for action in ["start", "monitor", "stop"] {
-                let ok = Command::new(&agent)
-                    .arg(action)
-                    .env("OCF_ROOT", OCF_ROOT)
-                    .env("OCF_RESOURCE_INSTANCE", "bench")
-                    .env("OCF_RESKEY_state", &state_text)
-                    .env("OCF_RESKEY_CRM_meta_interval", "10000")
-                    .status()?
-                    .success();
-                if !ok {
-                    bail!("ocf:heartbeat:Dummy {action} failed when run directly");
-                }
-            }
-            direct.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-
-        let mut through = Vec::new();
+        let dir = tempdir::Dir(std::env::temp_dir().join(format!("halo-bench-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0)?;
+        let state = dir.0.join("dummy.state").display().to_string();
         let props = PropertyList::new()
             .with("Agent", ValueData::Sz("heartbeat:Dummy".into()))
-            .with("state", ValueData::Sz(state_text.clone()));
+            .with("state", ValueData::Sz(state.clone()));
         let id = 3_000_000;
         let t = Timeouts { looks_alive_ms: 3_600_000, is_alive_ms: 3_600_000, ..Timeouts::default() };
-        b.manager.open(spec(id, TypeSpec::Ocf, props, t)).await?;
+        // A host of its own, started for this resource alone.
+        b.manager.open(OpenSpec { separate_monitor: true, ..spec(id, TypeSpec::Ocf, props, t) }).await?;
+        // Interleaved, so both ways see the same machine; each pair gives one overhead sample.
+        let (mut direct, mut through, mut added) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.ocf_iterations {
-            let t = Instant::now();
-            b.manager.online(id, 0, vec![])?;
-            b.state(id, ResourceState::Online).await?;
-            b.manager.check(id, false)?;
-            let mut alive = None;
-            b.until("the monitor's answer", |e| match e {
-                HostEvent::Fact(FromHost::Checked { id: i, alive: a, .. }) if *i == id => {
-                    alive = Some(*a);
-                    true
-                }
-                _ => false,
-            })
-            .await?;
-            if alive != Some(true) {
-                bail!("monitor through the host said not running");
-            }
-            b.manager.offline(id, None, 0, vec![])?;
-            b.state(id, ResourceState::Offline).await?;
-            through.push(t.elapsed().as_secs_f64() * 1e3);
+            let d = Self::ocf_direct(&agent, &state)?;
+            let h = Self::ocf_through_host(b, id).await?;
+            direct.push(d);
+            through.push(h);
+            added.push(h - d);
         }
-        let _ = std::fs::remove_dir_all(&dir);
-        direct.sort_by(f64::total_cmp);
-        through.sort_by(f64::total_cmp);
-        let (d, h) = (percentile(&direct, 0.5), percentile(&through, 0.5));
+        b.manager.close(id)?;
         Ok(serde_json::json!({
             "cycle": "start + monitor (LooksAlive) + stop",
-            "iterations": self.ocf_iterations,
-            "direct_ms_p50": d,
-            "through_host_ms_p50": h,
-            "added_ms_p50": h - d,
+            "host": "a fresh host holding only this resource",
+            "direct_ms": spread(direct),
+            "through_host_ms": spread(through),
+            "added_ms_per_pair": spread(added),
             "target_added_ms": 2.0,
         }))
     }
@@ -307,20 +345,33 @@ fn start_daemon() -> Result<Daemon> {
     use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("halo-bench-node-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["node", "run", "--name", "bench", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir.join("data"))
+    let dir = tempdir::Dir(dir);
+    let child = Command::new(std::env::current_exe()?)
+        .args(["node", "run", "--name", "bench", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let mut line = String::new();
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no daemon stdout"))?;
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    if !line.contains("listening on") {
-        bail!("the daemon did not start: {line:?}");
-    }
-    Ok(Daemon { child, endpoint: format!("http://127.0.0.1:{port}"), _dir: tempdir::Dir(dir) })
+    let mut daemon = Daemon { child, endpoint: String::new(), _dir: dir };
+    // The daemon binds port 0 and says which port it got: "halo node bench listening on URL".
+    let stdout = daemon.child.stdout.take().ok_or_else(|| anyhow!("no daemon stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        // Keep reading so that a later print never meets a closed pipe.
+        lines.for_each(drop);
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(line)) => line.context("reading the daemon's output")?,
+        Ok(None) => bail!("the daemon exited before listening"),
+        Err(_) => bail!("the daemon did not say where it listens within 60 s"),
+    };
+    daemon.endpoint = match line.split_once(" listening on ") {
+        Some((_, url)) => url.trim().to_string(),
+        None => bail!("the daemon did not start: {line:?}"),
+    };
+    Ok(daemon)
 }
 
 /// Resident memory of a process and all its descendants, in bytes.
@@ -451,7 +502,6 @@ impl NodeBench {
                 "apply_s": apply_s,
                 "apply_to_all_online_s": total_s,
                 "target_s": 3.0,
-                "pacemaker_50_in_one_update_s": 1.61,
             })
         } else {
             serde_json::json!({ "skipped": "resource-agents is not installed" })

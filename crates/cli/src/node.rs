@@ -26,7 +26,8 @@ pub struct NodeRun {
     /// This node's name (default: the host name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Address of the HTTP API (loopback unless told otherwise).
+    /// Address of the HTTP API (loopback unless told otherwise); port 0 takes a free port, and
+    /// the line printed at start-up names the address actually bound.
     #[arg(long, default_value = "127.0.0.1:7480")]
     pub listen: SocketAddr,
     /// A configuration to apply once the node is up (as `halo apply -f`).
@@ -58,11 +59,15 @@ impl NodeRun {
                 .unwrap_or_else(|| "node-1".into()),
         };
         halo_engine::model::check_name("node", &name).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let db = ClusterDb::open(&self.data_dir, &self.listen.to_string()).await?;
-        tracing::info!(path = %db.path().display(), "cluster database open");
+        // Bound first: with port 0 the kernel picks the port, and only the bound address is
+        // worth recording, printing and applying to.
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.listen))?;
+        let address =
+            listener.local_addr().with_context(|| format!("reading the address bound for {}", self.listen))?;
+        let db = ClusterDb::open(&self.data_dir, &address.to_string()).await?;
+        tracing::info!(path = %db.path().display(), "cluster database open");
         let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
         // The engine renews the hosts' lease from its own loop, so the lease holds only while the
         // engine really runs.
@@ -70,10 +75,10 @@ impl NodeRun {
         let engine = Engine::start_with(&name, Arc::new(db), hosts, facts, options)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        tracing::info!(node = %name, listen = %self.listen, "halo node running");
-        println!("halo node {name} listening on http://{}", self.listen);
+        tracing::info!(node = %name, listen = %address, "halo node running");
+        println!("halo node {name} listening on http://{address}");
         if let Some(file) = self.apply.clone() {
-            let endpoint = format!("http://{}", self.listen);
+            let endpoint = format!("http://{address}");
             tokio::spawn(async move {
                 if let Err(e) = crate::apply::apply_file(&endpoint, &file, false).await {
                     eprintln!("halo: applying {}: {e:#}", file.display());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{dummy, is_state, manager, timeouts};
+use common::{Events, dummy, is_state, manager, timeouts};
 use halo_host::client::{HostEvent, HostManager, OpenSpec};
 use halo_host::protocol::{Cause, FromHost, ResourceId, Timeouts};
 use resapi::{ResourceState, Status};
@@ -268,8 +268,13 @@ async fn a_panicking_resource_takes_only_its_host_down_and_is_isolated() {
     assert_ne!(m.host_pid(2), m.host_pid(5), "the culprit runs in a host of its own");
 }
 
-#[tokio::test]
-async fn an_expired_lease_terminates_every_resource() {
+/// The lease the lease tests grant, and how long they watch: several leases.
+const LEASE: Duration = Duration::from_secs(1);
+const LEASE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Resource 1 Online and resource 2 in a long online (OnlinePending, a report every second),
+/// before any lease is granted.
+async fn two_resources_for_a_lease() -> (HostManager, Events) {
     let (m, mut ev) = manager();
     m.open(dummy(1, &[], timeouts())).await.unwrap();
     m.open(dummy(2, &[("Checkpoints", "1000"), ("OnlineDelayMs", "1000000")], timeouts())).await.unwrap();
@@ -277,21 +282,78 @@ async fn an_expired_lease_terminates_every_resource() {
     m.online(2, 0, vec![]).unwrap();
     ev.state(1, ResourceState::Online).await;
     ev.state(2, ResourceState::OnlinePending).await;
-    // Renewed in time, the lease holds: the parent renews every 50 ms for 300 ms.
-    for _ in 0..6 {
-        m.renew_lease(Duration::from_millis(200));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    (m, ev)
+}
+
+/// What a lease window saw.
+struct LeaseWindow {
+    start: Instant,
+    last_renewal: Instant,
+    /// Every state fact that moved resource 1 away from Online or resource 2 away from
+    /// OnlinePending: (when, id, state, status, cause).
+    changes: Vec<(Instant, ResourceId, ResourceState, Status, Cause)>,
+}
+
+/// Grants the lease, then reads every event that arrives for `LEASE_WINDOW`, renewing the lease
+/// every `LEASE / 20` if `renew` is set and never again otherwise.
+async fn lease_window(m: &HostManager, ev: &mut Events, renew: bool) -> LeaseWindow {
+    let holding = [(1, ResourceState::Online), (2, ResourceState::OnlinePending)];
+    let start = Instant::now();
+    m.renew_lease(LEASE);
+    let mut last_renewal = start;
+    let deadline = tokio::time::Instant::now() + LEASE_WINDOW;
+    let mut renewals = tokio::time::interval(LEASE / 20);
+    renewals.tick().await; // the first tick is immediate: the grant above
+    let mut changes = Vec::new();
+    loop {
+        tokio::select! {
+            _ = renewals.tick(), if renew => {
+                last_renewal = Instant::now();
+                m.renew_lease(LEASE);
+            }
+            e = ev.next_before(deadline) => match e {
+                None => break,
+                Some(HostEvent::Fact(FromHost::State { id, state, status, cause, .. }))
+                    if holding.iter().any(|(i, held)| *i == id && held.raw() != state) =>
+                {
+                    let state = ResourceState::from_raw(state).unwrap();
+                    changes.push((Instant::now(), id, state, Status(status), cause));
+                }
+                Some(HostEvent::HostDied { reason, .. }) => panic!("the host died during the window: {reason}"),
+                Some(_) => {}
+            },
+        }
     }
-    assert!(
-        !ev.seen.iter().any(|(_, e)| matches!(e, HostEvent::Fact(FromHost::State { cause: Cause::LeaseExpired, .. })))
-    );
-    let stopped = Instant::now();
-    // Not renewed: every resource is terminated.
-    for id in [1, 2] {
-        let (status, cause) = ev.state(id, ResourceState::Offline).await;
-        assert_eq!((Status(status), cause), (Status::ERROR_CLUSTER_NO_QUORUM, Cause::LeaseExpired));
+    LeaseWindow { start, last_renewal, changes }
+}
+
+#[tokio::test]
+async fn a_renewed_lease_holds() {
+    let (m, mut ev) = two_resources_for_a_lease().await;
+    let w = lease_window(&m, &mut ev, true).await;
+    assert!(w.changes.is_empty(), "resources stopped under a renewed lease: {:?}", w.changes);
+    // The window really listened: the pending online kept reporting through it.
+    let reports = ev.seen.iter().filter(|(t, e)| *t >= w.start && is_state(e, 2, ResourceState::OnlinePending)).count();
+    assert!(reports >= 2, "{reports} reports from the pending online in {LEASE_WINDOW:?}");
+}
+
+#[tokio::test]
+async fn an_expired_lease_terminates_every_resource() {
+    let (m, mut ev) = two_resources_for_a_lease().await;
+    // The same window, but the lease is granted once and never renewed.
+    let w = lease_window(&m, &mut ev, false).await;
+    let mut stopped: Vec<ResourceId> = w.changes.iter().map(|c| c.1).collect();
+    stopped.sort();
+    assert_eq!(stopped, [1, 2], "{:?}", w.changes);
+    for (when, id, state, status, cause) in &w.changes {
+        assert_eq!(
+            (*state, *status, *cause),
+            (ResourceState::Offline, Status::ERROR_CLUSTER_NO_QUORUM, Cause::LeaseExpired),
+            "resource {id}"
+        );
+        let after = *when - w.last_renewal;
+        assert!(after >= LEASE, "resource {id} stopped {after:?} after the renewal, inside its lease");
     }
-    assert!(stopped.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -22,21 +21,17 @@ struct Node {
 }
 
 impl Node {
-    /// Starts a daemon and returns once it says it is listening.
-    fn start(dir: &Path, port: u16) -> Node {
+    /// Starts a daemon on a port the kernel picks and returns once it says where it listens.
+    fn start(dir: &Path) -> Node {
         let mut child = Command::new(HALO)
-            .args(["node", "run", "--name", "n1", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
+            .args(["node", "run", "--name", "n1", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "daemon said {line:?}");
-        Node { child, endpoint: format!("http://127.0.0.1:{port}") }
+        let endpoint = listening_on(&mut child);
+        Node { child, endpoint }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -90,6 +85,26 @@ impl Node {
     }
 }
 
+/// The endpoint from the daemon's "halo node NAME listening on http://ADDRESS" line, read with a
+/// deadline; the rest of its output is drained so that later prints never meet a closed pipe.
+fn listening_on(child: &mut Child) -> String {
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = stdout.lines();
+        let _ = tx.send(lines.next());
+        lines.for_each(drop);
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Some(Ok(line))) => line,
+        other => panic!("the daemon never said where it listens: {other:?}"),
+    };
+    let endpoint = line.split_once(" listening on ").map(|(_, e)| e.trim().to_string());
+    let endpoint = endpoint.unwrap_or_else(|| panic!("daemon said {line:?}"));
+    assert!(endpoint.starts_with("http://127.0.0.1:") && !endpoint.ends_with(":0"), "daemon said {line:?}");
+    endpoint
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -97,10 +112,12 @@ impl Drop for Node {
     }
 }
 
-/// POSTs `body` over a raw connection; returns the HTTP status and the response body.
-fn post_raw(port: u16, path: &str, body: String) -> (u16, String) {
+/// POSTs `body` over a raw connection to `endpoint`; returns the HTTP status and the response
+/// body.
+fn post_raw(endpoint: &str, path: &str, body: String) -> (u16, String) {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let address = endpoint.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -147,15 +164,10 @@ fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[tokio::test]
 async fn cli_and_api_round_trips_and_persistent_state_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut node = Node::start(dir.path(), port);
+    let mut node = Node::start(dir.path());
     node.ok(&["group", "create", "web"]);
     node.ok(&["resource", "create", "disk", "--group", "web", "--type", "dummy", "--set", "OnlineDelayMs=50"]);
     node.ok(&["resource", "create", "app", "--group", "web", "--type", "dummy", "--set", "RestartThreshold=5"]);
@@ -179,16 +191,16 @@ async fn cli_and_api_round_trips_and_persistent_state_across_restarts() {
 
     // SIGTERM: groups go offline without touching persistent state; the next start restores them.
     node.signal(nix::sys::signal::Signal::SIGTERM);
-    let node = Node::start(dir.path(), port);
+    let node = Node::start(dir.path());
     node.until_all(&["app", "disk"], "Online").await;
     assert_eq!(state(&node.json(&["status"]), "idle"), json!("Offline"));
     drop(node);
 
     // SIGKILL: the next start brings them back too.
-    let mut node = Node::start(dir.path(), port);
+    let mut node = Node::start(dir.path());
     node.until_all(&["app", "disk"], "Online").await;
     node.signal(nix::sys::signal::Signal::SIGKILL);
-    let node = Node::start(dir.path(), port);
+    let node = Node::start(dir.path());
     node.until_all(&["app", "disk"], "Online").await;
 }
 
@@ -196,7 +208,7 @@ async fn cli_and_api_round_trips_and_persistent_state_across_restarts() {
 async fn a_killed_daemon_leaves_no_resource_running() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
-    let mut node = Node::start(&dir.path().join("data"), free_port());
+    let mut node = Node::start(&dir.path().join("data"));
     let pid = start_sleeper(&node, &pidfile);
     node.signal(nix::sys::signal::Signal::SIGKILL);
     // The host sees its parent gone and stops the process group; the lease is the backstop.
@@ -213,8 +225,7 @@ async fn a_killed_daemon_leaves_no_resource_running() {
 #[tokio::test]
 async fn bad_input_gets_its_error_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let node = Node::start(dir.path(), port);
+    let node = Node::start(dir.path());
     node.ok(&["group", "create", "g"]);
     node.ok(&["group", "create", "h"]);
     node.ok(&["resource", "create", "a", "--group", "g", "--type", "dummy"]);
@@ -269,7 +280,8 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
     .await;
     // A 10 MB body: the node answers before the client has finished sending, so read the
     // answer on its own while a thread writes.
-    let (code, body) = post_raw(port, "/v1/groups", format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)));
+    let (code, body) =
+        post_raw(&node.endpoint, "/v1/groups", format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)));
     assert_eq!(code, 413, "{body}");
     assert!(body.contains("ERROR_INSUFFICIENT_BUFFER"), "{body}");
     // Unknown objects and endpoints.
@@ -301,7 +313,7 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
 #[tokio::test]
 async fn apply_converges_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(&dir.path().join("data"), free_port());
+    let node = Node::start(&dir.path().join("data"));
     let file = dir.path().join("cluster.toml");
     std::fs::write(
         &file,
@@ -381,7 +393,7 @@ fn the_example_configuration_parses_and_completions_print() {
 #[tokio::test]
 async fn control_codes_and_forced_termination_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(&dir.path().join("data"), free_port());
+    let node = Node::start(&dir.path().join("data"));
     node.ok(&["group", "create", "g"]);
     node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy", "--set", "RestartThreshold=9"]);
     node.ok(&["resource", "online", "r", "--wait"]);
@@ -405,7 +417,7 @@ async fn control_codes_and_forced_termination_through_the_api() {
 async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
-    let node = Node::start(&dir.path().join("data"), free_port());
+    let node = Node::start(&dir.path().join("data"));
     let pid = start_sleeper(&node, &pidfile);
     // SIGSTOP: the daemon is alive but silent, so its host's lease (5 s) runs out and the host
     // stops everything on its own — the self-fencing the cluster relies on.
@@ -433,7 +445,7 @@ async fn a_native_plugin_type_is_declared_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let so = common::compile_sample(dir.path());
     let record = dir.path().join("record");
-    let node = Node::start(&dir.path().join("data"), free_port());
+    let node = Node::start(&dir.path().join("data"));
     node.ok(&[
         "type",
         "create",

@@ -12,13 +12,29 @@ use halo_host::protocol::{self, Cause, FromHost, Timeouts, ToHost, TypeSpec};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use resapi::{PropertyList, ResourceState, Status, ValueData};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A loopback port held for the whole test: bound with SO_REUSEPORT but never listening, so no
+/// other program can take it, only a server that also sets SO_REUSEPORT can bind it beside this
+/// socket, and connections reach that server alone (a socket that does not listen gets none).
+fn reserved_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
 }
+
+/// A web server on a given port that binds with SO_REUSEPORT (see `reserved_port`) and logs each
+/// request to stderr.
+const WEB_SERVER: &str = "import http.server as h, socket, sys
+class S(h.ThreadingHTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+S(('127.0.0.1', int(sys.argv[1])), h.SimpleHTTPRequestHandler).serve_forever()";
 
 /// Running, as opposed to gone or a zombie waiting for init to reap it.
 fn alive(pid: i32) -> bool {
@@ -36,19 +52,19 @@ fn read_pid(path: &std::path::Path) -> i32 {
 #[tokio::test]
 async fn a_web_server_comes_online_when_its_probe_passes_and_stops_on_offline() {
     let (m, mut ev) = manager();
-    let port = free_port();
+    let (_held, port) = reserved_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("out.log");
-    let args = format!("-m http.server {port} --bind 127.0.0.1");
     let url = format!("http://127.0.0.1:{port}/");
     let props = [
         ("Command", "python3"),
-        ("Arguments", args.as_str()),
         ("WorkingDirectory", dir.path().to_str().unwrap()),
         ("OutputFile", log.to_str().unwrap()),
         ("ProbeHttp", url.as_str()),
     ];
-    m.open(spec(1, TypeSpec::Process, &props)).await.unwrap();
+    let mut s = spec(1, TypeSpec::Process, &props);
+    s.properties.set("Arguments", ValueData::MultiSz(vec!["-c".into(), WEB_SERVER.into(), port.to_string()]));
+    m.open(s).await.unwrap();
     m.online(1, 0, vec![]).unwrap();
     ev.state(1, ResourceState::Online).await;
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "the server answers once online");

@@ -49,6 +49,18 @@ impl Events {
         }
     }
 
+    /// The next event to arrive before `deadline` (recorded in `seen`), or None once it passes.
+    pub async fn next_before(&mut self, deadline: tokio::time::Instant) -> Option<HostEvent> {
+        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            Ok(Some(e)) => {
+                self.seen.push((Instant::now(), e.clone()));
+                Some(e)
+            }
+            Ok(None) => panic!("the host manager stopped sending events"),
+            Err(_) => None,
+        }
+    }
+
     pub async fn state(&mut self, id: ResourceId, want: ResourceState) -> (u32, Cause) {
         match self.until(&format!("{want} of {id}"), |e| is_state(e, id, want)).await {
             HostEvent::Fact(FromHost::State { status, cause, .. }) => (status, cause),
