@@ -64,11 +64,10 @@ impl Core {
                     self.set_state(name, ResourceState::Failed, status, "OpenFailed", ready);
                     return;
                 }
-                let revision = r.revision;
                 if let Some(r) = self.view.resources.get_mut(name) {
                     if matches!(call, Call::Open(_)) {
                         r.open = Opened::Opening;
-                        r.host_revision = revision;
+                        r.host_sees = Some(r.host_config());
                     } else {
                         r.busy = true;
                         r.restart.wait_until = None;

@@ -102,12 +102,7 @@ impl Core {
             Ok(()) => {
                 r.open = Opened::Open;
                 // Properties set while it was opening reach the host now.
-                if r.host_revision != r.revision {
-                    r.host_revision = r.revision;
-                    let call = super::Call::Update {
-                        properties: crate::model::to_list(&r.doc.private),
-                        timeouts: r.policy.timeouts,
-                    };
+                if let Some(call) = r.update_for_host() {
                     ready.calls.push(super::HostCall { id, resource: name.clone(), call });
                 }
                 self.touch(&name);

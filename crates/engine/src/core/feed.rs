@@ -5,7 +5,7 @@
 use super::view::{Group, ID_COUNTER, Opened};
 use super::{Call, Core, Desired, HostCall, Ready};
 use crate::events::EventKind;
-use crate::model::{GroupDoc, ResourceDoc, TypeDoc, to_list};
+use crate::model::{GroupDoc, ResourceDoc, TypeDoc};
 use halo_cluster::{Op, Record};
 use resapi::GroupState;
 use std::collections::{BTreeMap, BTreeSet};
@@ -171,14 +171,12 @@ impl Core {
                     properties.push("Dependencies".into());
                 }
                 let problem = self.view.update_resource(doc, revision);
+                // The host hears of new private properties and timeouts at once; the type reads
+                // them at its next online.
                 if let Some(r) = self.view.resources.get_mut(&name)
                     && r.open == Opened::Open
-                    && r.host_revision != revision
+                    && let Some(call) = r.update_for_host()
                 {
-                    // The host hears of new private properties and timeouts at once; the type
-                    // reads them at its next online.
-                    r.host_revision = revision;
-                    let call = Call::Update { properties: to_list(&r.doc.private), timeouts: r.policy.timeouts };
                     ready.calls.push(HostCall { id: r.doc.id, resource: name.clone(), call });
                 }
                 if !properties.is_empty() {

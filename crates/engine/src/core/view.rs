@@ -7,7 +7,7 @@ use super::restart::Restart;
 use super::{Desired, GroupView, ResourceView, Time};
 use crate::model::{GroupDoc, Policy, ResourceDoc, TypeDoc};
 use halo_host::protocol::ResourceId;
-use halo_host::protocol::TypeSpec;
+use halo_host::protocol::{Timeouts, TypeSpec};
 use resapi::{GroupState, OfflineFlags, ResourceState, Status};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -44,8 +44,8 @@ pub struct Res {
     pub busy: bool,
     /// Open in a host?
     pub open: Opened,
-    /// The document revision the host last received (open or update).
-    pub host_revision: u64,
+    /// The private properties and timeouts the host last received (open or update).
+    pub host_sees: Option<(BTreeMap<String, String>, Timeouts)>,
     /// The failure policy's decisions.
     pub restart: Restart,
     /// Locked mode (SetResourceLockedMode).
@@ -69,13 +69,29 @@ impl Res {
             desired,
             busy: false,
             open: Opened::Closed,
-            host_revision: 0,
+            host_sees: None,
             restart: Restart::default(),
             locked: false,
             offline_flags: OfflineFlags::empty(),
             fail_requested: false,
             terminate_next: false,
         }
+    }
+
+    /// What the host must see: the private properties and the timeouts.
+    pub fn host_config(&self) -> (BTreeMap<String, String>, Timeouts) {
+        (self.doc.private.clone(), self.policy.timeouts)
+    }
+
+    /// An Update call if the host sees something else than the document says.
+    pub fn update_for_host(&mut self) -> Option<super::Call> {
+        let config = self.host_config();
+        if self.host_sees.as_ref() == Some(&config) {
+            return None;
+        }
+        let call = super::Call::Update { properties: crate::model::to_list(&config.0), timeouts: config.1 };
+        self.host_sees = Some(config);
+        Some(call)
     }
 
     /// Up, or on its way somewhere: anything but a settled Offline or Failed.

@@ -1,0 +1,520 @@
+//! The decision core, scenario by scenario: each step names the input and the exact host calls,
+//! writes, replies and operation outcomes it must produce, with time advanced by hand. No
+//! process, no database, no runtime: the harness plays the database (applying the core's writes
+//! and feeding the changes back) and the hosts (the facts are written out in each scenario).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
+
+use halo_cluster::{Op, Record, Response};
+use halo_engine::core::{Answer, Command, Core, Input, OpStatus, Ready, Target};
+use halo_engine::deps::Dependencies;
+use halo_engine::events::EventKind;
+use halo_engine::model::{GroupDoc, ResourceDoc, builtin_types, keys};
+use halo_host::client::HostEvent;
+use halo_host::protocol::{Cause, FromHost};
+use resapi::{OfflineFlags, ResourceState, Status};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A resource of the starting configuration: name, common properties, dependency expression.
+type Spec<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+struct Harness {
+    core: Core,
+    now: Duration,
+    token: u64,
+    /// The database as the harness plays it.
+    revision: u64,
+    records: BTreeMap<String, Record>,
+    ids: BTreeMap<String, u64>,
+}
+
+fn text(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn calls(r: &Ready) -> Vec<String> {
+    r.calls.iter().map(ToString::to_string).collect()
+}
+
+impl Harness {
+    /// One group `g` with these resources (all dummies), loaded into a fresh core.
+    fn new(resources: &[Spec]) -> Harness {
+        let mut h = Harness {
+            core: Core::new("n1"),
+            now: Duration::ZERO,
+            token: 0,
+            revision: 0,
+            records: BTreeMap::new(),
+            ids: BTreeMap::new(),
+        };
+        for ty in builtin_types() {
+            h.put(&keys::type_(&ty.name), serde_json::to_vec(&ty).unwrap());
+        }
+        h.put(&keys::group("g"), serde_json::to_vec(&GroupDoc { name: "g".into(), common: BTreeMap::new() }).unwrap());
+        for (i, (name, common, deps)) in resources.iter().enumerate() {
+            let doc = ResourceDoc {
+                id: i as u64 + 1,
+                name: name.to_string(),
+                group: "g".into(),
+                type_name: "dummy".into(),
+                common: text(common),
+                private: BTreeMap::new(),
+                dependencies: Dependencies::parse(deps).unwrap(),
+            };
+            h.ids.insert(name.to_string(), doc.id);
+            h.put(&keys::resource(name), serde_json::to_vec(&doc).unwrap());
+        }
+        h.load();
+        h
+    }
+
+    fn put(&mut self, key: &str, value: Vec<u8>) {
+        self.revision += 1;
+        self.records.insert(key.into(), Record { revision: self.revision, value });
+    }
+
+    /// A fresh core over the database as it is (a node restart).
+    fn load(&mut self) -> Ready {
+        self.core = Core::new("n1");
+        let input = Input::Loaded { revision: self.revision, records: self.records.clone() };
+        self.step(input)
+    }
+
+    fn at_ms(&mut self, ms: u64) -> &mut Self {
+        self.now = Duration::from_millis(ms);
+        self
+    }
+
+    /// Steps the core; writes it asks for are applied at once and fed back (answer, then feed),
+    /// and everything that follows is gathered into one Ready.
+    fn step(&mut self, input: Input) -> Ready {
+        let mut ready = self.core.step(self.now, input);
+        let mut writes = std::mem::take(&mut ready.writes);
+        while !writes.is_empty() {
+            for (write, request) in std::mem::take(&mut writes) {
+                let conflict =
+                    request.compare.iter().find(|c| self.records.get(&c.key).map(|r| r.revision) != c.revision);
+                let response = match conflict {
+                    Some(c) => Response::Conflict {
+                        key: c.key.clone(),
+                        expected: c.revision,
+                        actual: self.records.get(&c.key).map(|r| r.revision),
+                    },
+                    None => {
+                        self.revision += 1;
+                        for op in &request.ops {
+                            match op {
+                                Op::Put { key, value } => {
+                                    self.records
+                                        .insert(key.clone(), Record { revision: self.revision, value: value.clone() });
+                                }
+                                Op::Delete { key } => {
+                                    self.records.remove(key);
+                                }
+                            }
+                        }
+                        Response::Applied { revision: self.revision }
+                    }
+                };
+                let applied = matches!(response, Response::Applied { .. });
+                let mut more = self.core.step(self.now, Input::Written { write, result: Ok(response) });
+                if applied {
+                    let change = Input::Change { revision: self.revision, ops: request.ops.clone() };
+                    let after = self.core.step(self.now, change);
+                    merge(&mut more, after);
+                }
+                writes.extend(std::mem::take(&mut more.writes));
+                merge(&mut ready, more);
+            }
+        }
+        ready
+    }
+
+    fn command(&mut self, command: Command) -> Ready {
+        self.token += 1;
+        self.step(Input::Command { token: self.token, command })
+    }
+
+    fn state(&mut self, name: &str, state: ResourceState, cause: Cause) -> Ready {
+        let fact = FromHost::State {
+            id: self.ids[name],
+            state: state as i32,
+            checkpoint: 0,
+            status: 0,
+            application_code: 0,
+            flags: 0,
+            cause,
+        };
+        self.step(Input::Host(HostEvent::Fact(fact)))
+    }
+
+    fn opened(&mut self, name: &str) -> Ready {
+        self.step(Input::Opened { id: self.ids[name], result: Ok(()) })
+    }
+
+    fn tick(&mut self) -> Ready {
+        self.step(Input::Tick)
+    }
+
+    fn view_state(&self, name: &str) -> String {
+        self.core.resource(name).unwrap().state
+    }
+
+    fn persistent(&self, name: &str) -> Option<String> {
+        let r = self.records.get(&keys::resource(name))?;
+        let doc: ResourceDoc = serde_json::from_slice(&r.value).unwrap();
+        doc.common.get("PersistentState").cloned()
+    }
+
+    /// Opens, then reports Online, each named resource in turn, checking the calls on the way.
+    fn bring_online(&mut self, names: &[&str]) {
+        for n in names {
+            assert_eq!(calls(&self.opened(n)), [format!("online {n} flags=0x0")]);
+            self.state(n, ResourceState::Online, Cause::Resource);
+        }
+    }
+}
+
+fn merge(into: &mut Ready, more: Ready) {
+    into.calls.extend(more.calls);
+    into.writes.extend(more.writes);
+    into.events.extend(more.events);
+    into.replies.extend(more.replies);
+    into.operations.extend(more.operations);
+    into.wake = more.wake;
+}
+
+fn online(name: &str, persistent: bool) -> Command {
+    Command::Online { target: Target::Resource(name.into()), update_persistent: persistent }
+}
+
+fn offline(name: &str, flags: OfflineFlags, persistent: bool) -> Command {
+    Command::Offline { target: Target::Resource(name.into()), flags, update_persistent: persistent, terminate: false }
+}
+
+fn op_of(r: &Ready) -> u64 {
+    match r.replies.as_slice() {
+        [(_, Ok(Answer::Operation(id)))] => *id,
+        other => panic!("expected one operation reply, got {other:?}"),
+    }
+}
+
+const OFF_PLAIN: &str = "flags=0x0";
+const OFF_KEEP: &str = "flags=0x40 (DO_NOT_UPDATE_PERSISTENT_STATE)";
+
+#[test]
+fn dependencies_come_up_first_and_go_down_last() {
+    let mut h = Harness::new(&[("db", &[], ""), ("app", &[], "[db]"), ("web", &[], "[app]")]);
+    let r = h.command(online("web", false));
+    let op = op_of(&r);
+    assert_eq!(calls(&r), ["open db"], "only the bottom of the chain starts");
+    for (name, next) in [("db", Some("open app")), ("app", Some("open web")), ("web", None)] {
+        assert_eq!(calls(&h.opened(name)), [format!("online {name} flags=0x0")]);
+        let r = h.state(name, ResourceState::Online, Cause::Resource);
+        assert_eq!(calls(&r), next.map(|c| vec![c.to_string()]).unwrap_or_default());
+        if next.is_none() {
+            assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+        } else {
+            assert!(r.operations.is_empty());
+        }
+    }
+    // Down: dependents first.
+    let r = h.command(offline("db", OfflineFlags::empty(), false));
+    let op = op_of(&r);
+    assert_eq!(calls(&r), [format!("offline web to=- {OFF_PLAIN}")]);
+    assert_eq!(
+        calls(&h.state("web", ResourceState::Offline, Cause::Resource)),
+        [format!("offline app to=- {OFF_PLAIN}")]
+    );
+    assert_eq!(
+        calls(&h.state("app", ResourceState::Offline, Cause::Resource)),
+        [format!("offline db to=- {OFF_PLAIN}")]
+    );
+    let r = h.state("db", ResourceState::Offline, Cause::Resource);
+    assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+    assert!(r.calls.is_empty());
+}
+
+#[test]
+fn independent_resources_start_in_parallel_and_an_or_needs_one() {
+    let mut h = Harness::new(&[("a", &[], ""), ("b", &[], ""), ("c", &[], "([a] or [b])")]);
+    let r = h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false });
+    assert_eq!(calls(&r), ["open a", "open b"]);
+    h.opened("a");
+    h.opened("b");
+    // One side of the OR is enough.
+    assert_eq!(calls(&h.state("b", ResourceState::Online, Cause::Resource)), ["open c"]);
+}
+
+#[test]
+fn a_lost_dependency_takes_its_dependents_down_keeping_their_persistent_state() {
+    let mut h = Harness::new(&[("db", &[("RestartDelay", "1000")], ""), ("app", &[], "[db]")]);
+    h.command(online("app", false));
+    h.bring_online(&["db", "app"]);
+    h.at_ms(5_000);
+    let r = h.state("db", ResourceState::Failed, Cause::HealthCheck);
+    assert_eq!(calls(&r), [format!("offline app to=- {OFF_KEEP}")]);
+    assert_eq!(r.wake, Some(Duration::from_millis(6_000)));
+    h.state("app", ResourceState::Offline, Cause::Resource);
+    assert!(calls(&h.at_ms(5_999).tick()).is_empty());
+    assert_eq!(calls(&h.at_ms(6_000).tick()), ["online db flags=0x0"]);
+    // app comes back with it.
+    assert_eq!(calls(&h.state("db", ResourceState::Online, Cause::Resource)), ["online app flags=0x0"]);
+}
+
+#[test]
+fn restart_threshold_period_delay_then_retry_period() {
+    let common: &[(&str, &str)] = &[
+        ("RestartThreshold", "1"),
+        ("RestartPeriod", "60000"),
+        ("RestartDelay", "1000"),
+        ("RetryPeriodOnFailure", "120000"),
+    ];
+    let mut h = Harness::new(&[("r", common, "")]);
+    let op = op_of(&h.command(online("r", false)));
+    h.bring_online(&["r"]);
+    // First failure: within the threshold, restarted after RestartDelay.
+    let r = h.at_ms(10_000).state("r", ResourceState::Failed, Cause::HealthCheck);
+    assert!(r.calls.is_empty());
+    assert_eq!(r.wake, Some(Duration::from_millis(11_000)));
+    assert!(h.at_ms(10_999).tick().calls.is_empty());
+    assert_eq!(calls(&h.at_ms(11_000).tick()), ["online r flags=0x0"]);
+    h.state("r", ResourceState::Online, Cause::Resource);
+    // Second failure within RestartPeriod: RestartAction 2 on one node waits RetryPeriodOnFailure.
+    let r = h.at_ms(20_000).state("r", ResourceState::Failed, Cause::HealthCheck);
+    assert_eq!(r.wake, Some(Duration::from_millis(140_000)));
+    assert!(r.operations.is_empty(), "the earlier operation already ended: {:?}", r.operations);
+    assert!(h.at_ms(139_999).tick().calls.is_empty());
+    assert_eq!(calls(&h.at_ms(140_000).tick()), ["online r flags=0x0"]);
+    let _ = op;
+}
+
+#[test]
+fn restart_actions_zero_and_one() {
+    let mut h = Harness::new(&[
+        ("never", &[("RestartAction", "0")], ""),
+        ("once", &[("RestartAction", "1"), ("RestartThreshold", "0")], ""),
+    ]);
+    let op = op_of(&h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false }));
+    h.bring_online(&["never", "once"]);
+    let r = h.at_ms(1_000).state("never", ResourceState::Failed, Cause::HealthCheck);
+    assert!(r.calls.is_empty() && r.wake.is_none(), "RestartAction 0 never restarts");
+    let r = h.state("once", ResourceState::Failed, Cause::HealthCheck);
+    assert!(r.calls.is_empty() && r.wake.is_none(), "RestartAction 1 with threshold 0 stays failed");
+    assert!(h.at_ms(10_000_000).tick().calls.is_empty());
+    assert_eq!(h.view_state("never"), "Failed");
+    let _ = op;
+    // An operator's online starts afresh.
+    let r = h.command(online("never", false));
+    assert_eq!(calls(&r), ["online never flags=0x0"]);
+}
+
+#[test]
+fn an_online_operation_fails_when_restarts_are_exhausted() {
+    let mut h = Harness::new(&[("r", &[("RestartAction", "1"), ("RestartThreshold", "0")], "")]);
+    let op = op_of(&h.command(online("r", false)));
+    assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"]);
+    let fact = FromHost::State {
+        id: 1,
+        state: ResourceState::Failed as i32,
+        checkpoint: 0,
+        status: Status::ERROR_RESOURCE_CALL_TIMED_OUT.0,
+        application_code: 0,
+        flags: 0,
+        cause: Cause::PendingTimeout,
+    };
+    let r = h.step(Input::Host(HostEvent::Fact(fact)));
+    assert_eq!(
+        r.operations,
+        [(
+            op,
+            OpStatus::Failed { code: 5910, message: format!("r failed: {}", Status::ERROR_RESOURCE_CALL_TIMED_OUT) }
+        )]
+    );
+}
+
+#[test]
+fn locked_mode_refuses_an_offline_unless_forced() {
+    let mut h = Harness::new(&[("vm", &[], "")]);
+    h.command(online("vm", false));
+    h.bring_online(&["vm"]);
+    let r = h.step(Input::Host(HostEvent::Fact(FromHost::LockedMode { id: 1, locked: true, reason: 0 })));
+    assert!(matches!(&r.events[..], [EventKind::Property { properties, .. }] if properties == &["StatusInformation"]));
+    let r = h.command(offline("vm", OfflineFlags::empty(), false));
+    assert!(matches!(&r.replies[..], [(_, Err(e))] if e.status == Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS));
+    assert!(r.calls.is_empty());
+    let r = h.command(offline("vm", OfflineFlags::IGNORE_RESOURCE_STATUS, false));
+    assert_eq!(calls(&r), ["offline vm to=- flags=0x1 (IGNORE_RESOURCE_STATUS)"]);
+}
+
+#[test]
+fn persistent_state_is_recorded_and_restored_in_dependency_order() {
+    let mut h = Harness::new(&[("db", &[], ""), ("app", &[], "[db]"), ("spare", &[], "")]);
+    let r = h.command(online("app", true));
+    assert_eq!(calls(&r), ["open db"]);
+    assert_eq!((h.persistent("app").as_deref(), h.persistent("db").as_deref()), (Some("true"), Some("true")));
+    assert_eq!(h.persistent("spare"), None);
+    h.bring_online(&["db", "app"]);
+    // The shutdown offline keeps the persistent state and says so to the resources.
+    let r = h.command(Command::Shutdown);
+    assert_eq!(calls(&r), [format!("offline app to=- {OFF_KEEP}")]);
+    assert_eq!(
+        calls(&h.state("app", ResourceState::Offline, Cause::Resource)),
+        [format!("offline db to=- {OFF_KEEP}")]
+    );
+    h.state("db", ResourceState::Offline, Cause::Resource);
+    assert_eq!(h.persistent("app").as_deref(), Some("true"));
+    // Onlines are refused while stopping.
+    let r = h.command(online("spare", false));
+    assert!(matches!(&r.replies[..], [(_, Err(e))] if e.status == Status::ERROR_CLUSTER_SHUTTING_DOWN));
+    // A restart brings back what was online, bottom-up; the idle resource stays offline.
+    let r = h.load();
+    assert_eq!(calls(&r), ["open db"]);
+    h.bring_online(&["db", "app"]);
+    assert_eq!(h.view_state("spare"), "Offline");
+    // An operator's offline records it.
+    h.command(offline("db", OfflineFlags::empty(), true));
+    assert_eq!((h.persistent("app").as_deref(), h.persistent("db").as_deref()), (Some("false"), Some("false")));
+}
+
+#[test]
+fn force_with_termination_reaches_a_resource_still_coming_online() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    h.command(online("r", false));
+    assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"]);
+    h.state("r", ResourceState::OnlinePending, Cause::Resource);
+    let terminate = Command::Offline {
+        target: Target::Resource("r".into()),
+        flags: OfflineFlags::IGNORE_RESOURCE_STATUS,
+        update_persistent: false,
+        terminate: true,
+    };
+    let r = h.command(terminate.clone());
+    let op = op_of(&r);
+    assert_eq!(calls(&r), ["terminate r"]);
+    let r = h.state("r", ResourceState::Offline, Cause::Terminated);
+    assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+    // And an online one goes straight to Terminate, not OfflineV2.
+    h.command(online("r", false));
+    h.state("r", ResourceState::Online, Cause::Resource);
+    assert_eq!(calls(&h.command(terminate)), ["terminate r"]);
+}
+
+#[test]
+fn an_overtaken_operation_ends_aborted() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    let first = op_of(&h.command(offline("r", OfflineFlags::empty(), false)));
+    let r = h.command(online("r", false));
+    let second = op_of(&r);
+    assert!(
+        matches!(&r.operations[..], [(id, OpStatus::Failed { code: 995, .. })] if *id == first),
+        "{:?}",
+        r.operations
+    );
+    let r = h.state("r", ResourceState::Offline, Cause::Resource);
+    assert_eq!(calls(&r), ["online r flags=0x0"]);
+    let r = h.state("r", ResourceState::Online, Cause::Resource);
+    assert_eq!(r.operations, [(second, OpStatus::Succeeded)]);
+}
+
+#[test]
+fn deleting_an_online_resource_takes_it_offline_then_closes_it() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    let r = h.command(Command::DeleteResource { name: "r".into(), force: false });
+    assert_eq!(calls(&r), [format!("offline r to=- {OFF_PLAIN}")]);
+    assert!(r.replies.is_empty(), "the delete waits for the offline");
+    let r = h.state("r", ResourceState::Offline, Cause::Resource);
+    assert_eq!(calls(&r), ["close r"]);
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+    assert!(r.events.contains(&EventKind::Deleted { object: "resource".into(), name: "r".into() }));
+    assert!(h.core.resource("r").is_none());
+    assert!(!h.records.contains_key(&keys::resource("r")));
+}
+
+#[test]
+fn failing_a_resource_runs_the_restart_policy() {
+    let mut h = Harness::new(&[("r", &[("RestartDelay", "0")], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    assert_eq!(calls(&h.command(Command::Fail { name: "r".into() })), ["terminate r"]);
+    // The terminate's Offline counts as a failure, and RestartDelay 0 restarts at once.
+    let r = h.state("r", ResourceState::Offline, Cause::Terminated);
+    assert_eq!(calls(&r), ["online r flags=0x0"]);
+    assert_eq!(h.view_state("r"), "Failed");
+}
+
+#[test]
+fn configuration_is_checked_and_ids_come_from_the_database() {
+    let mut h = Harness::new(&[("a", &[], "")]);
+    let r = h.command(Command::CreateResource {
+        name: "b".into(),
+        group: "g".into(),
+        type_name: "dummy".into(),
+        common: BTreeMap::new(),
+        private: BTreeMap::new(),
+        dependencies: "[a]".into(),
+    });
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+    // The id is past every id in use, and the counter now reserves a block beyond it.
+    let b: ResourceDoc = serde_json::from_slice(&h.records[&keys::resource("b")].value).unwrap();
+    assert_eq!(b.id, 2);
+    assert_eq!(h.records["counter/resource-id"].value, b"1026");
+    let cycle = h.command(Command::SetDependencies { name: "a".into(), expression: "[b]".into() });
+    assert!(matches!(&cycle.replies[..], [(_, Err(e))] if e.status == Status::ERROR_CIRCULAR_DEPENDENCY));
+    let dup = h.command(Command::CreateGroup { name: "g".into(), common: BTreeMap::new() });
+    assert!(matches!(&dup.replies[..], [(_, Err(e))] if e.status == Status::ERROR_OBJECT_ALREADY_EXISTS));
+    let busy = h.command(Command::DeleteResource { name: "a".into(), force: false });
+    assert!(matches!(&busy.replies[..], [(_, Err(e))] if e.status == Status::ERROR_DEPENDENT_RESOURCE_EXISTS));
+}
+
+#[test]
+fn a_write_that_loses_a_race_is_checked_again_after_the_feed_catches_up() {
+    let mut h = Harness::new(&[("a", &[], "")]);
+    // Another node changes `a` behind the core's back: the core's guard on `a` fails, it waits
+    // for the feed, then checks again and succeeds.
+    h.token += 1;
+    let mut r = h.core.step(
+        h.now,
+        Input::Command {
+            token: h.token,
+            command: Command::SetProperties {
+                name: "a".into(),
+                common: text(&[("RestartDelay", "7")]),
+                private: BTreeMap::new(),
+            },
+        },
+    );
+    let (write, _) = r.writes.remove(0);
+    let mut other: ResourceDoc = serde_json::from_slice(&h.records[&keys::resource("a")].value).unwrap();
+    other.common.insert("Description".into(), "changed elsewhere".into());
+    h.put(&keys::resource("a"), serde_json::to_vec(&other).unwrap());
+    let value = h.records[&keys::resource("a")].value.clone();
+    let conflict = Response::Conflict { key: keys::resource("a"), expected: Some(3), actual: Some(h.revision) };
+    let r = h.step(Input::Written { write, result: Ok(conflict) });
+    assert!(r.replies.is_empty() && r.writes.is_empty(), "it waits for the feed");
+    let r = h.step(Input::Change { revision: h.revision, ops: vec![Op::Put { key: keys::resource("a"), value }] });
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+    let a = h.core.resource("a").unwrap();
+    assert_eq!(a.common.get("RestartDelay").map(String::as_str), Some("7"));
+    assert_eq!(a.common.get("Description").map(String::as_str), Some("changed elsewhere"));
+}
+
+#[test]
+fn changes_written_by_others_reach_the_view_and_the_events() {
+    let mut h = Harness::new(&[]);
+    let doc = GroupDoc { name: "other".into(), common: BTreeMap::new() };
+    let value = serde_json::to_vec(&doc).unwrap();
+    let r = h.step(Input::Change { revision: 100, ops: vec![Op::Put { key: keys::group("other"), value }] });
+    assert!(r.events.contains(&EventKind::Added { object: "group".into(), name: "other".into() }));
+    assert!(h.core.group("other").is_some());
+    assert_eq!(h.core.revision(), 100);
+    // An old change (already seen) is ignored.
+    let r = h.step(Input::Change { revision: 50, ops: vec![Op::Delete { key: keys::group("other") }] });
+    assert!(r.events.is_empty());
+    assert!(h.core.group("other").is_some());
+}
