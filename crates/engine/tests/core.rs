@@ -518,3 +518,38 @@ fn changes_written_by_others_reach_the_view_and_the_events() {
     assert!(r.events.is_empty());
     assert!(h.core.group("other").is_some());
 }
+
+#[test]
+fn a_delete_waiting_for_its_offline_blocks_no_other_configuration() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    let r = h.command(Command::DeleteResource { name: "r".into(), force: false });
+    assert!(r.replies.is_empty());
+    // The resource is still going offline; an unrelated write goes through at once.
+    let r = h.command(Command::CreateGroup { name: "other".into(), common: BTreeMap::new() });
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+}
+
+#[test]
+fn a_group_cannot_be_deleted_while_a_resource_is_being_created_in_it() {
+    let mut h = Harness::new(&[]);
+    h.token += 1;
+    let create = Command::CreateResource {
+        name: "late".into(),
+        group: "g".into(),
+        type_name: "dummy".into(),
+        common: BTreeMap::new(),
+        private: BTreeMap::new(),
+        dependencies: String::new(),
+    };
+    // The create (waiting for its id block, then its write) is in flight, not yet in the view.
+    let r = h.core.step(h.now, Input::Command { token: h.token, command: create });
+    assert_eq!(r.writes.len(), 1, "an id block is reserved first");
+    let r = h.core.step(h.now, Input::Command { token: 99, command: Command::DeleteGroup { name: "g".into() } });
+    assert!(
+        matches!(&r.replies[..], [(99, Err(e))] if e.status == Status::ERROR_INVALID_STATE && e.message.contains("late")),
+        "{:?}",
+        r.replies
+    );
+}

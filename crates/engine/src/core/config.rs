@@ -47,8 +47,8 @@ enum Plan {
 #[derive(Debug, Default)]
 pub(super) struct Config {
     writes: BTreeMap<WriteId, (Job, u32)>,
-    /// Replies sent once the view reaches a revision.
-    awaiting: Vec<(u64, Token, Answer)>,
+    /// Replies sent once the view reaches a revision, with the resource a create adds.
+    awaiting: Vec<(u64, Token, Answer, Option<String>)>,
     /// Jobs to check again once the view holds `key` at the revision (`None`: absent).
     retries: Vec<(String, Option<u64>, Job, u32)>,
     /// Ids reserved and not yet given out.
@@ -115,11 +115,16 @@ impl Core {
                 return;
             }
         };
+        // A create is in flight from its check until the view holds it or it failed.
+        if let Job::Command { command: Command::CreateResource { name, group, type_name, .. }, .. } = &job {
+            if matches!(plan, Ok(Plan::Write(_) | Plan::Waits)) {
+                self.config.creating.insert(name.clone(), (group.clone(), type_name.clone()));
+            } else {
+                self.config.creating.remove(name);
+            }
+        }
         match (plan, job) {
             (Ok(Plan::Write(request)), job) => {
-                if let Job::Command { command: Command::CreateResource { name, group, type_name, .. }, .. } = &job {
-                    self.config.creating.insert(name.clone(), (group.clone(), type_name.clone()));
-                }
                 let write = self.write(request, ready);
                 self.config.writes.insert(write, (job, attempts));
             }
@@ -383,9 +388,17 @@ impl Core {
         ready: &mut Ready,
     ) {
         let Some((job, attempts)) = self.config.writes.remove(&write) else { return };
-        if let Job::Command { command: Command::CreateResource { name, .. }, .. } = &job {
-            self.config.creating.remove(name);
-        }
+        // A create counts as in flight until the view holds it (see release_waiting_writes).
+        let created = match (&job, &result) {
+            (Job::Command { command: Command::CreateResource { name, .. }, .. }, Ok(Response::Applied { .. })) => {
+                Some(name.clone())
+            }
+            (Job::Command { command: Command::CreateResource { name, .. }, .. }, _) => {
+                self.config.creating.remove(name);
+                None
+            }
+            _ => None,
+        };
         match (result, job) {
             (Ok(Response::Applied { .. }), Job::Reserve { from }) => {
                 self.config.reserving = false;
@@ -395,7 +408,7 @@ impl Core {
                 }
             }
             (Ok(Response::Applied { revision }), Job::Command { token, answer, .. }) => {
-                self.config.awaiting.push((revision, token, answer));
+                self.config.awaiting.push((revision, token, answer, created));
                 self.release_waiting_writes(ready);
             }
             (Ok(Response::Applied { .. }), Job::Persist { .. }) => {}
@@ -419,7 +432,10 @@ impl Core {
             Job::Command { token, .. } => ready.replies.push((token, Err(e))),
             Job::Reserve { .. } => {
                 self.config.reserving = false;
-                for (token, ..) in std::mem::take(&mut self.config.waiting_for_ids) {
+                for (token, command, ..) in std::mem::take(&mut self.config.waiting_for_ids) {
+                    if let Command::CreateResource { name, .. } = &command {
+                        self.config.creating.remove(name);
+                    }
                     ready.replies.push((token, Err(e.clone())));
                 }
             }
@@ -438,7 +454,10 @@ impl Core {
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.config.awaiting).into_iter().partition(|(r, ..)| *r <= revision);
         self.config.awaiting = later;
-        for (_, token, answer) in due {
+        for (_, token, answer, created) in due {
+            if let Some(name) = created {
+                self.config.creating.remove(&name);
+            }
             ready.replies.push((token, Ok(answer)));
         }
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.config.retries)
