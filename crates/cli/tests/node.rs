@@ -436,7 +436,8 @@ async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGCONT).unwrap();
     let after = stopped_after.expect("the resource kept running under a frozen daemon");
     assert!(after >= Duration::from_secs(4), "stopped after {after:?}: before the lease could have run out");
-    // Thawed, the daemon sees the lease expiry and brings the resource back (it should be online).
+    // Thawed, the daemon counts the lease expiry as a failure and restarts the resource under its
+    // restart policy (after RestartDelay): it should be online.
     node.until_all(&["sleeper"], "Online").await;
 }
 

@@ -266,7 +266,18 @@ impl Engine {
         common: BTreeMap<String, String>,
         private: BTreeMap<String, String>,
     ) -> Result<(), EngineError> {
-        self.done(Command::SetProperties { name: name.into(), common, private }).await
+        self.done(Command::SetProperties { name: name.into(), common, private, unset: Vec::new() }).await
+    }
+
+    /// Removes private properties (the type then uses its defaults).
+    pub async fn unset_private_properties(&self, name: &str, names: Vec<String>) -> Result<(), EngineError> {
+        let command = Command::SetProperties {
+            name: name.into(),
+            common: BTreeMap::new(),
+            private: BTreeMap::new(),
+            unset: names,
+        };
+        self.done(command).await
     }
 
     /// Replaces a resource's dependencies with an expression.

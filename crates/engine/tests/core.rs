@@ -486,6 +486,7 @@ fn a_write_that_loses_a_race_is_checked_again_after_the_feed_catches_up() {
                 name: "a".into(),
                 common: text(&[("RestartDelay", "7")]),
                 private: BTreeMap::new(),
+                unset: Vec::new(),
             },
         },
     );
@@ -552,4 +553,76 @@ fn a_group_cannot_be_deleted_while_a_resource_is_being_created_in_it() {
         "{:?}",
         r.replies
     );
+}
+
+#[test]
+fn private_properties_are_checked_against_the_type_when_written() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    let set = |private: &[(&str, &str)], unset: &[&str]| Command::SetProperties {
+        name: "r".into(),
+        common: BTreeMap::new(),
+        private: text(private),
+        unset: unset.iter().map(|s| s.to_string()).collect(),
+    };
+    let refused = |r: &Ready, status: Status, needle: &str| {
+        assert!(
+            matches!(&r.replies[..], [(_, Err(e))] if e.status == status && e.message.contains(needle)),
+            "{:?}",
+            r.replies
+        );
+        assert!(r.writes.is_empty());
+    };
+    let r = h.command(set(&[("OnlineDelayMS_typo", "5")], &[]));
+    refused(&r, Status::ERROR_INVALID_PARAMETER, "OnlineDelayMS_typo");
+    let r = h.command(set(&[("OnlineDelayMs", "86400001")], &[]));
+    refused(&r, Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS, "OnlineDelayMs");
+    let r = h.command(set(&[("bad\u{1}name", "1")], &[]));
+    refused(&r, Status::ERROR_INVALID_PARAMETER, "control characters");
+    let r = h.command(set(&[("OnlineDelayMs", "5")], &[]));
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+    assert_eq!(h.core.resource("r").unwrap().private.get("OnlineDelayMs").map(String::as_str), Some("5"));
+    // Removed again: the type's default applies.
+    let r = h.command(set(&[], &["OnlineDelayMs"]));
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "{:?}", r.replies);
+    assert!(h.core.resource("r").unwrap().private.is_empty());
+    let r = h.command(set(&[], &["OnlineDelayMs"]));
+    refused(&r, Status::ERROR_INVALID_PARAMETER, "no private property");
+    // A process needs its Command from the start.
+    let create = Command::CreateResource {
+        name: "p".into(),
+        group: "g".into(),
+        type_name: "process".into(),
+        common: BTreeMap::new(),
+        private: BTreeMap::new(),
+        dependencies: String::new(),
+    };
+    refused(&h.command(create), Status::ERROR_INVALID_PARAMETER, "Command");
+}
+
+#[test]
+fn resources_stopped_by_an_expired_lease_restart_under_the_restart_policy() {
+    let mut h = Harness::new(&[("r", &[("RestartDelay", "2000"), ("RestartThreshold", "1")], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    let fact = |h: &mut Harness| {
+        let fact = FromHost::State {
+            id: 1,
+            state: ResourceState::Offline as i32,
+            checkpoint: 0,
+            status: Status::ERROR_CLUSTER_NO_QUORUM.0,
+            application_code: 0,
+            flags: 0,
+            cause: Cause::LeaseExpired,
+        };
+        h.step(Input::Host(HostEvent::Fact(fact)))
+    };
+    let r = fact(h.at_ms(1_000));
+    assert!(r.calls.is_empty(), "not straight back: {:?}", calls(&r));
+    assert_eq!(h.view_state("r"), "Failed");
+    assert_eq!(r.wake, Some(Duration::from_millis(3_000)));
+    assert_eq!(calls(&h.at_ms(3_000).tick()), ["online r flags=0x0"]);
+    h.state("r", ResourceState::Online, Cause::Resource);
+    // A second expiry within RestartPeriod exceeds the threshold: the retry period applies.
+    let r = fact(h.at_ms(4_000));
+    assert_eq!(r.wake, Some(Duration::from_millis(4_000 + 3_600_000)));
 }

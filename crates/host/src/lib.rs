@@ -13,6 +13,7 @@
 //! engine decides.
 
 pub mod client;
+pub mod properties;
 pub mod protocol;
 mod scheduler;
 pub mod server;

@@ -69,6 +69,19 @@ fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EngineError> {
     serde_json::to_vec(v).map_err(|e| err(Status::ERROR_INVALID_DATA, e.to_string()))
 }
 
+/// Private properties as the type will read them: names a person can type, values its table
+/// accepts, what it requires present.
+fn check_private(ty: &TypeDoc, private: &BTreeMap<String, String>) -> Result<(), EngineError> {
+    if let Some(bad) = private.keys().find(|n| n.is_empty() || n.len() > 255 || n.chars().any(char::is_control)) {
+        return Err(err(
+            Status::ERROR_INVALID_PARAMETER,
+            format!("private property name {bad:?}: use 1 to 255 characters, none of them control characters"),
+        ));
+    }
+    halo_host::properties::check_private(&ty.spec, &model::to_list(private))
+        .map_err(|e| err(e.status, format!("type {}: {}", ty.name, e.message)))
+}
+
 fn put(key: String, value: Vec<u8>) -> Op {
     Op::Put { key, value }
 }
@@ -271,6 +284,7 @@ impl Core {
                     dependencies: deps,
                 };
                 doc.policy(ty)?;
+                check_private(ty, &doc.private)?;
                 let mut compare = vec![
                     guard(keys::resource(name), None),
                     guard(keys::group(group), Some(g.revision)),
@@ -290,7 +304,7 @@ impl Core {
                 doc.id = id;
                 Ok(Plan::Write(Request { compare, ops: vec![put(keys::resource(name), json(&doc)?)] }))
             }
-            Command::SetProperties { name, common, private } => {
+            Command::SetProperties { name, common, private, unset } => {
                 let r = v
                     .resources
                     .get(name)
@@ -301,7 +315,16 @@ impl Core {
                 let mut doc = r.doc.clone();
                 doc.common.extend(common.clone());
                 doc.private.extend(private.clone());
+                for n in unset {
+                    if doc.private.remove(n).is_none() {
+                        return Err(err(
+                            Status::ERROR_INVALID_PARAMETER,
+                            format!("{name} has no private property {n:?}"),
+                        ));
+                    }
+                }
                 doc.policy(ty)?;
+                check_private(ty, &doc.private)?;
                 let key = keys::resource(name);
                 Ok(Plan::Write(Request {
                     compare: vec![guard(key.clone(), Some(r.revision))],

@@ -188,6 +188,7 @@ impl Core {
                     name: c.name.clone(),
                     common: list_to_text(&c.input)?,
                     private: BTreeMap::new(),
+                    unset: Vec::new(),
                 };
                 let answer = Answer::Control(status_only(Status::ERROR_SUCCESS));
                 self.config_command_answering(token, command, answer, ready);
@@ -198,6 +199,7 @@ impl Core {
                     name: c.name.clone(),
                     common: BTreeMap::new(),
                     private: list_to_text(&c.input)?,
+                    unset: Vec::new(),
                 };
                 // The type reads them at its next online.
                 let status = if online { Status::ERROR_RESOURCE_PROPERTIES_STORED } else { Status::ERROR_SUCCESS };

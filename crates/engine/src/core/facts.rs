@@ -77,6 +77,12 @@ impl Core {
         if cause == Cause::HostDied {
             r.open = Opened::Closed;
         }
+        // The hosts stopped it because this node stopped renewing their lease (it was frozen or
+        // overloaded): that is a failure of the node, so the resource does not come straight
+        // back; it is Failed and restarts under its restart policy, like any other failure.
+        if cause == Cause::LeaseExpired && r.desired == Desired::Online && state == ResourceState::Offline {
+            state = ResourceState::Failed;
+        }
         let name = r.doc.name.clone();
         if state == ResourceState::Failed && r.desired == Desired::Online {
             let policy = r.policy;

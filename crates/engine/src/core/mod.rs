@@ -147,8 +147,13 @@ pub enum Command {
         private: BTreeMap<String, String>,
         dependencies: String,
     },
-    /// Sets common and private properties.
-    SetProperties { name: String, common: BTreeMap<String, String>, private: BTreeMap<String, String> },
+    /// Sets common and private properties, and removes the private ones named in `unset`.
+    SetProperties {
+        name: String,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+        unset: Vec<String>,
+    },
     /// Replaces a resource's dependency expression.
     SetDependencies { name: String, expression: String },
     /// Deletes a resource nothing depends on, taking it offline first.
