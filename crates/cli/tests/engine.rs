@@ -285,11 +285,10 @@ async fn bad_configuration_is_refused_with_its_error() {
     // Nothing was lost: the objects are as they were.
     assert_eq!(e.resource("a").unwrap().dependencies, "[b]");
     assert_eq!(e.resources().len(), 3);
-    // A resource whose private properties its type refuses fails at online, with the reason.
-    e.create_resource("bad", "g", "dummy", props(&[]), props(&[("Checkpoints", "many")])).await.unwrap();
-    let op = e.online_resource("bad", true).await.unwrap();
-    let status = e.wait(op, Duration::from_secs(60)).await.unwrap();
-    assert!(matches!(status, OpStatus::Failed { code: 87, .. }), "{status:?}");
+    // Private properties its type refuses are refused when written, not at the next online.
+    let bad = e.create_resource("bad", "g", "dummy", props(&[]), props(&[("Checkpoints", "many")])).await;
+    assert_eq!(code(bad), Status::ERROR_INVALID_PARAMETER);
+    assert!(e.resource("bad").is_err());
 }
 
 #[tokio::test]
