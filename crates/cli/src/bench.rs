@@ -314,6 +314,12 @@ pub struct NodeBench {
     /// Seconds of sequential status reads.
     #[arg(long, default_value_t = 3)]
     pub status_seconds: u64,
+    /// Dependency chains for the shutdown measurement (one group each).
+    #[arg(long, default_value_t = 10)]
+    pub chains: usize,
+    /// Resources in each chain: each depends on the one before.
+    #[arg(long, default_value_t = 60)]
+    pub chain_depth: usize,
 }
 
 struct Daemon {
@@ -343,7 +349,9 @@ impl Drop for Daemon {
 
 fn start_daemon() -> Result<Daemon> {
     use std::io::BufRead;
-    let dir = std::env::temp_dir().join(format!("halo-bench-node-{}", std::process::id()));
+    static DAEMONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = DAEMONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("halo-bench-node-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let dir = tempdir::Dir(dir);
     let child = Command::new(std::env::current_exe()?)
@@ -524,6 +532,51 @@ impl NodeBench {
                 "target_bytes": 40 * 1024 * 1024,
             },
             "ocf_heartbeat_dummy": ocf,
+            "chain_shutdown": self.chain_shutdown().await?,
+        }))
+    }
+
+    /// Chains of dummies, each depending on the one before, brought online (bottom-up, one
+    /// level at a time), then the daemon is stopped with SIGTERM: every chain goes offline
+    /// top-down before it exits. The work per event must follow what changed, not the number
+    /// of resources.
+    async fn chain_shutdown(&self) -> Result<serde_json::Value> {
+        use crate::apply::{Config, GroupConfig, ResourceConfig};
+        let mut daemon = start_daemon()?;
+        let client = crate::client::Client::new(&daemon.endpoint, crate::client::Output::Json)?;
+        let mut config = Config::default();
+        let mut names = HashSet::new();
+        for c in 0..self.chains {
+            config.groups.push(GroupConfig { name: format!("chain{c}"), online: true, properties: Default::default() });
+            for i in 0..self.chain_depth {
+                let name = format!("c{c}-{i}");
+                names.insert(name.clone());
+                config.resources.push(ResourceConfig {
+                    name,
+                    group: format!("chain{c}"),
+                    type_name: "dummy".into(),
+                    depends: if i == 0 { String::new() } else { format!("[c{c}-{}]", i - 1) },
+                    properties: Default::default(),
+                    private: Default::default(),
+                });
+            }
+        }
+        let (_, online_s) = self.apply_and_online(&client, &config, &names).await?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.child.id())?);
+        let t = Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let status = daemon.child.wait()?;
+        let shutdown_s = t.elapsed().as_secs_f64();
+        if !status.success() {
+            bail!("the daemon exited with {status} during shutdown");
+        }
+        Ok(serde_json::json!({
+            "chains": self.chains,
+            "depth": self.chain_depth,
+            "resources": self.chains * self.chain_depth,
+            "apply_to_all_online_s": online_s,
+            "sigterm_to_exit_s": shutdown_s,
+            "target_s": 2.0,
         }))
     }
 }

@@ -90,7 +90,17 @@ impl Harness {
     /// and everything that follows is gathered into one Ready.
     fn step(&mut self, input: Input) -> Ready {
         let mut ready = self.core.step(self.now, input);
-        let mut writes = std::mem::take(&mut ready.writes);
+        let writes = std::mem::take(&mut ready.writes);
+        if !writes.is_empty() {
+            let more = self.apply_writes(writes);
+            merge(&mut ready, more);
+        }
+        ready
+    }
+
+    /// Applies writes in order (each answered, then fed back), and the writes that follow.
+    fn apply_writes(&mut self, mut writes: Vec<(u64, halo_cluster::Request)>) -> Ready {
+        let mut ready = Ready::default();
         while !writes.is_empty() {
             for (write, request) in std::mem::take(&mut writes) {
                 let conflict =
@@ -625,4 +635,26 @@ fn resources_stopped_by_an_expired_lease_restart_under_the_restart_policy() {
     // A second expiry within RestartPeriod exceeds the threshold: the retry period applies.
     let r = fact(h.at_ms(4_000));
     assert_eq!(r.wake, Some(Duration::from_millis(4_000 + 3_600_000)));
+}
+
+#[test]
+fn dependency_changes_in_one_group_take_turns_instead_of_failing_each_other() {
+    // A chain of 60, wired by 60 dependency changes sent at once (as `apply` does).
+    let names: Vec<String> = (0..60).map(|i| format!("c{i}")).collect();
+    let specs: Vec<Spec> = names.iter().map(|n| (n.as_str(), &[][..], "")).collect();
+    let mut h = Harness::new(&specs);
+    let mut writes = Vec::new();
+    let mut replies = Vec::new();
+    for i in 1..60 {
+        let command = Command::SetDependencies { name: format!("c{i}"), expression: format!("[c{}]", i - 1) };
+        let mut r = h.core.step(h.now, Input::Command { token: 1000 + i, command });
+        writes.append(&mut r.writes);
+        replies.append(&mut r.replies);
+    }
+    assert_eq!(writes.len(), 1, "one change of the group at a time");
+    let r = h.apply_writes(writes);
+    replies.extend(r.replies);
+    assert_eq!(replies.len(), 59);
+    assert!(replies.iter().all(|(_, r)| matches!(r, Ok(Answer::Done))), "{replies:?}");
+    assert_eq!(h.core.resource("c59").unwrap().dependencies, "[c58]");
 }

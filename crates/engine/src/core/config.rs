@@ -13,7 +13,7 @@ use crate::events::EventKind;
 use crate::model::{self, EngineError, GROUP_COMMON, GroupDoc, ResourceDoc, TYPE_COMMON, TypeDoc, keys};
 use halo_cluster::{Compare, Op, Request, Response};
 use resapi::{OfflineFlags, Status};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
 /// How many times a command is checked again after losing a race.
@@ -59,6 +59,10 @@ pub(super) struct Config {
     waiting_for_ids: Vec<(Token, Command, Answer, u32)>,
     /// Creates in flight: resource → (group, type). A delete of the group or type waits its turn.
     creating: BTreeMap<String, (String, String)>,
+    /// Dependency changes and deletes guard every resource of their group, so two of them in one
+    /// group at once would only make each other retry: they take turns, per group. The command
+    /// holding the turn (by its token), and the ones waiting for it.
+    turns: BTreeMap<String, (Token, VecDeque<(Job, u32)>)>,
 }
 
 fn err(status: Status, message: impl Into<String>) -> EngineError {
@@ -113,7 +117,32 @@ impl Core {
         self.run_job(Job::Persist { names: names.to_vec(), online }, 0, ready);
     }
 
+    /// The group whose turn a job must take, if it is one that takes turns.
+    fn turn_group(&self, job: &Job) -> Option<(String, Token)> {
+        let Job::Command {
+            token,
+            command: Command::SetDependencies { name, .. } | Command::DeleteResource { name, .. },
+            ..
+        } = job
+        else {
+            return None;
+        };
+        self.view.resources.get(name).map(|r| (r.doc.group.clone(), *token))
+    }
+
     fn run_job(&mut self, job: Job, attempts: u32, ready: &mut Ready) {
+        if let Some((group, token)) = self.turn_group(&job) {
+            match self.config.turns.get_mut(&group) {
+                Some((holder, waiting)) if *holder != token => {
+                    waiting.push_back((job, attempts));
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    self.config.turns.insert(group, (token, VecDeque::new()));
+                }
+            }
+        }
         let plan = match &job {
             Job::Command { token, command, answer } => self.plan(*token, command, answer, attempts, ready),
             Job::Persist { names, online } => self.plan_persist(names, *online),
@@ -142,6 +171,8 @@ impl Core {
                 self.config.writes.insert(write, (job, attempts));
             }
             (Ok(Plan::Nothing), Job::Command { token, answer, .. }) => ready.replies.push((token, Ok(answer))),
+            // A delete waiting for its resource's offline gives its turn back meanwhile.
+            (Ok(Plan::Waits), Job::Command { token, .. }) => self.end_turn(token, ready),
             (Ok(_), _) => {}
             (Err(e), Job::Command { token, .. }) => ready.replies.push((token, Err(e))),
             (Err(e), _) => ready.events.push(EventKind::Log {
@@ -467,6 +498,31 @@ impl Core {
                 level: "Error".into(),
                 message: format!("recording persistent state: {e}"),
             }),
+        }
+    }
+
+    /// The command holding a group's turn is done: the next one waiting takes it.
+    fn end_turn(&mut self, token: Token, ready: &mut Ready) {
+        let Some(group) = self.config.turns.iter().find(|(_, (holder, _))| *holder == token).map(|(g, _)| g.clone())
+        else {
+            return;
+        };
+        let Some((_, mut waiting)) = self.config.turns.remove(&group) else { return };
+        if let Some((job, attempts)) = waiting.pop_front() {
+            if let Job::Command { token: next, .. } = &job {
+                self.config.turns.insert(group, (*next, waiting));
+            }
+            self.run_job(job, attempts, ready);
+        }
+    }
+
+    /// Gives back the turns of the commands answered in this step.
+    pub(super) fn end_answered_turns(&mut self, ready: &mut Ready) {
+        let mut seen = 0;
+        while seen < ready.replies.len() {
+            let token = ready.replies[seen].0;
+            seen += 1;
+            self.end_turn(token, ready);
         }
     }
 

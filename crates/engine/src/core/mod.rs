@@ -358,9 +358,11 @@ impl Core {
             self.waiting.remove(&n);
             self.dirty.insert(n);
         }
+        self.end_answered_turns(ready);
         self.converge(now, ready);
         self.publish_groups(ready);
         self.settle_operations(now, ready);
+        self.end_answered_turns(ready);
         // Settling can start deletes and retries, which may change more.
         self.converge(now, ready);
         self.publish_groups(ready);
