@@ -272,6 +272,36 @@ fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ClusterEr
     }
 }
 
+/// What an operator can do about a database file halo refuses.
+const HOW_TO_PROCEED: &str =
+    "the file was left untouched; restore it from a backup, or remove it to start a new, empty cluster";
+
+/// Opens the database file at `path`. Only a missing file starts a new cluster; anything else must
+/// be a database that checks out, and a file that does not is refused without a byte changed.
+fn open_database(path: &Path) -> Result<Database, ClusterError> {
+    let refuse = |reason: String| ClusterError::Database { path: path.to_path_buf(), reason };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(path = %path.display(), "no cluster database yet: creating a new one");
+            return Database::create(path).map_err(|e| refuse(e.to_string()));
+        }
+        Err(source) => return Err(ClusterError::Io { path: path.to_path_buf(), source }),
+        // redb would initialize an empty file as a new database: a truncated file (a full disk, a
+        // failed restore) would silently become an empty cluster.
+        Ok(m) if m.len() == 0 => {
+            return Err(refuse(format!("the file is empty (0 bytes), not a cluster database; {HOW_TO_PROCEED}")));
+        }
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(path).map_err(|source| ClusterError::Io { path: path.to_path_buf(), source })?;
+    if let Err(reason) = store::verify_image(bytes) {
+        return Err(refuse(format!("{reason}; {HOW_TO_PROCEED}")));
+    }
+    // The image checked out, so the real open (which writes redb's header, and repeats any crash
+    // recovery the check did) works on a sound file.
+    Database::open(path).map_err(|e| refuse(format!("{e}; {HOW_TO_PROCEED}")))
+}
+
 /// The cluster database of this node.
 pub struct ClusterDb {
     raft: Raft<TypeConfig>,
@@ -318,9 +348,7 @@ impl ClusterDb {
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
             .map_err(|_| ClusterError::Locked(data_dir.to_path_buf()))?;
         let path = data_dir.join("cluster.redb");
-        let db = Database::create(&path)
-            .map_err(|e| ClusterError::Database { path: path.clone(), reason: e.to_string() })?;
-        let db = Arc::new(db);
+        let db = Arc::new(open_database(&path)?);
         // The feed starts where the stored state machine is; entries openraft re-applies on
         // start-up are published from there.
         let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;

@@ -441,6 +441,124 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// Checks a copy of a database file, in memory, before the real file is opened: redb writes to the
+/// file it opens (its header on every open, a repair after a crash), and trusts a cleanly closed
+/// file without verifying it, so damage found only after opening the real file would leave it
+/// changed. Here redb opens the copy (recovering it if the node crashed), verifies every page's
+/// checksum, and halo decodes everything it will read at start-up. Returns why the file is
+/// unusable.
+pub(crate) fn verify_image(bytes: Vec<u8>) -> Result<(), String> {
+    use redb::StorageBackend;
+    let backend = Image(Arc::new(redb::backends::InMemoryBackend::new()));
+    backend.set_len(bytes.len() as u64).map_err(|e| e.to_string())?;
+    backend.write(0, &bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    // redb may panic on a damaged file instead of returning an error; on a copy that is just
+    // another way of saying "damaged".
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), String> {
+        // A cleanly closed file must open as it is: redb's read-only open takes the recorded
+        // commit and refuses a damaged commit slot instead of falling back to the older one.
+        let clean = match Database::builder().open_read_only_with_backend(backend.clone()) {
+            Ok(_) => true,
+            // Not closed cleanly (the node crashed): redb recovers it on open.
+            Err(redb::DatabaseError::RepairAborted) => false,
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        // A recovery that has to drop the last commit because its pages do not verify would lose
+        // an acknowledged write (or hide damage): refuse it rather than roll back silently. redb
+        // reports progress 0.3 only on that path.
+        let rolled_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = rolled_back.clone();
+        let mut builder = Database::builder();
+        builder.set_repair_callback(move |session| {
+            if session.progress() > 0.0 && session.progress() < 0.5 {
+                seen.store(true, Ordering::Relaxed);
+                session.abort();
+            }
+        });
+        let mut db = match builder.create_with_backend(backend) {
+            Ok(db) => db,
+            Err(_) if rolled_back.load(Ordering::Relaxed) => {
+                return Err("the file is damaged: its last commit does not verify".into());
+            }
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        if !clean {
+            tracing::warn!("the cluster database was not closed cleanly; redb recovers it");
+        }
+        match db.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => return Err("the file is damaged: redb's integrity check failed".into()),
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        }
+        decode_all(&db).map_err(|e| format!("the file is damaged: {e}"))
+    }));
+    checked.unwrap_or_else(|_| Err("the file is damaged: redb could not read it".into()))
+}
+
+/// The in-memory copy, shared so a read-only open can look at it before the recovering one.
+#[derive(Debug, Clone)]
+struct Image(Arc<redb::backends::InMemoryBackend>);
+
+impl redb::StorageBackend for Image {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+}
+
+/// Reads and decodes every table halo stores.
+fn decode_all(db: &Database) -> StResult<()> {
+    let txn = db.begin_read().map_err(rerr)?;
+    meta_in(&txn)?;
+    dump_in(&txn)?;
+    match txn.open_table(META) {
+        Ok(t) => {
+            for item in t.iter().map_err(rerr)? {
+                let (k, v) = item.map_err(rerr)?;
+                match k.value() {
+                    "vote" => drop(serde_json::from_slice::<Vote<NodeId>>(v.value()).map_err(rerr)?),
+                    "committed" => drop(serde_json::from_slice::<Option<LogId<NodeId>>>(v.value()).map_err(rerr)?),
+                    "last_purged" => drop(serde_json::from_slice::<LogId<NodeId>>(v.value()).map_err(rerr)?),
+                    _ => {}
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(rerr(e)),
+    }
+    match txn.open_table(LOG) {
+        Ok(t) => {
+            for item in t.iter().map_err(rerr)? {
+                let (_, v) = item.map_err(rerr)?;
+                drop(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?);
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(rerr(e)),
+    }
+    let t = open_or_empty!(txn, SM_META, ());
+    if let Some(v) = t.get("snapshot").map_err(rerr)? {
+        drop(serde_json::from_slice::<SnapshotBlob>(v.value()).map_err(rerr)?);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
