@@ -173,3 +173,37 @@ async fn a_bit_flipped_database_opens_intact_or_is_refused_untouched() {
         }
     }
 }
+
+/// Removing the data directory under a running node must not leave it acknowledging writes that
+/// vanish (and let a second node start on the path): writes fail with DataDirectoryLost and
+/// `fatal()` tells the daemon to exit.
+#[tokio::test]
+async fn a_removed_data_directory_stops_writes_and_is_fatal() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let db = ClusterDb::open(&dir, "127.0.0.1:7480").await.unwrap();
+    db.put("before", b"x".to_vec()).await.unwrap();
+    let fatal = db.fatal();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = db.put("after", b"y".to_vec()).await.expect_err("a write into a removed directory succeeded");
+    assert!(matches!(&err, ClusterError::DataDirectoryLost { path } if path == &dir), "{err}");
+    assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+    let fatal = tokio::time::timeout(std::time::Duration::from_secs(5), fatal).await.expect("fatal() never resolved");
+    assert!(matches!(fatal, ClusterError::DataDirectoryLost { .. }), "{fatal}");
+    db.shutdown().await.unwrap();
+}
+
+/// An idle node learns of the loss too (nothing writes, the watchdog checks).
+#[tokio::test]
+async fn an_idle_node_learns_its_data_directory_was_replaced() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let db = ClusterDb::open(&dir, "127.0.0.1:7480").await.unwrap();
+    let fatal = db.fatal();
+    std::fs::rename(&dir, parent.path().join("moved")).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("lock"), b"").unwrap();
+    let fatal = tokio::time::timeout(std::time::Duration::from_secs(5), fatal).await.expect("fatal() never resolved");
+    assert!(matches!(&fatal, ClusterError::DataDirectoryLost { path } if path == &dir), "{fatal}");
+    db.shutdown().await.unwrap();
+}
