@@ -240,6 +240,7 @@ impl ClusterError {
             }
             ClusterError::DataDirectoryLost { path } => ClusterError::DataDirectoryLost { path: path.clone() },
             ClusterError::DiskFull { path } => ClusterError::DiskFull { path: path.clone() },
+            ClusterError::Raft(reason) => ClusterError::Raft(reason.clone()),
             other => ClusterError::Raft(other.to_string()),
         }
     }

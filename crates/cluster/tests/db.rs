@@ -207,3 +207,54 @@ async fn an_idle_node_learns_its_data_directory_was_replaced() {
     assert!(matches!(&fatal, ClusterError::DataDirectoryLost { path } if path == &dir), "{fatal}");
     db.shutdown().await.unwrap();
 }
+
+/// Unmounts (lazily: the database may still hold its file) when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A full disk is reported as DiskFull and is fatal (openraft 0.9 stops its core on a storage
+/// error), instead of every later write answering a generic error while status looks healthy.
+#[tokio::test]
+async fn a_full_disk_is_disk_full_and_fatal() {
+    let parent = tempfile::tempdir().unwrap();
+    let mnt = parent.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted =
+        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2M", "tmpfs"]).arg(&mnt).status().unwrap();
+    if !mounted.success() {
+        eprintln!("skipped: cannot mount a tmpfs to fill (needs root): mount said {mounted}");
+        return;
+    }
+    let _mount = Mount(mnt.clone());
+    let dir = mnt.join("data");
+    let db = ClusterDb::open(&dir, "127.0.0.1:7480").await.unwrap();
+    db.put("before", b"x".to_vec()).await.unwrap();
+    let fatal = db.fatal();
+    // Take every free block.
+    {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
+        while filler.write_all(&[0; 4096]).is_ok() {}
+    }
+    let mut err = None;
+    for i in 0..20 {
+        if let Err(e) = db.put(&format!("big/{i}"), vec![1; 256 * 1024]).await {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = err.expect("every write on a full disk succeeded");
+    assert!(matches!(&err, ClusterError::DiskFull { path } if path == &dir), "{err}");
+    assert!(err.to_string().contains("is full"), "{err}");
+    let fatal = tokio::time::timeout(std::time::Duration::from_secs(5), fatal).await.expect("fatal() never resolved");
+    assert!(matches!(fatal, ClusterError::DiskFull { .. }), "{fatal}");
+    // Still refused (not a generic error) afterwards.
+    let again = db.put("later", b"y".to_vec()).await.expect_err("a write after a full disk succeeded");
+    assert!(matches!(again, ClusterError::DiskFull { .. }), "{again}");
+    let _ = db.shutdown().await;
+}
