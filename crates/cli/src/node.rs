@@ -68,13 +68,15 @@ impl NodeRun {
             listener.local_addr().with_context(|| format!("reading the address bound for {}", self.listen))?;
         let db = ClusterDb::open(&self.data_dir, &address.to_string()).await?;
         tracing::info!(path = %db.path().display(), "cluster database open");
+        // A lost data directory or a full disk ends the database for good: the daemon exits
+        // non-zero so its supervisor restarts it, rather than run on answering errors.
+        let fatal = db.fatal();
         let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
         // The engine renews the hosts' lease from its own loop, so the lease holds only while the
         // engine really runs.
         let options = halo_engine::driver::Options { lease: LEASE, lease_renewal: LEASE_RENEWAL };
-        let engine = Engine::start_with(&name, Arc::new(db), hosts, facts, options)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine =
+            Engine::start_with(&name, Arc::new(db), hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(node = %name, listen = %address, "halo node running");
         println!("halo node {name} listening on http://{address}");
         if let Some(file) = self.apply.clone() {
@@ -93,7 +95,13 @@ impl NodeRun {
                 })
                 .into_future(),
         );
-        wait_for_signal().await;
+        tokio::select! {
+            () = wait_for_signal() => {}
+            error = fatal => {
+                tracing::error!(%error, "the cluster database failed; exiting");
+                return Err(anyhow::anyhow!("{error}"));
+            }
+        }
         tracing::info!("shutting down: taking every group offline");
         match engine.shutdown(SHUTDOWN_TIMEOUT).await {
             Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),

@@ -485,3 +485,37 @@ async fn a_native_plugin_type_is_declared_and_runs() {
     let out = node.cli(&["type", "create", "ghost", "--native", "/nonexistent/libghost.so"]);
     assert!(!out.status.success());
 }
+
+/// A daemon whose data directory is removed under it exits non-zero, naming the directory, so its
+/// supervisor restarts it instead of it acknowledging writes that vanish.
+#[test]
+fn a_daemon_whose_data_directory_is_removed_exits_with_an_error() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let mut child = Command::new(HALO)
+        .args(["node", "run", "--name", "n1", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    listening_on(&mut child);
+    let mut stderr = child.stderr.take().unwrap();
+    let collected = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon kept running without its data directory");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = collected.join().unwrap();
+    assert!(!status.success(), "exited with {status}; stderr: {stderr}");
+    assert!(stderr.contains(&format!("data directory {} was removed", dir.display())), "stderr: {stderr}");
+}

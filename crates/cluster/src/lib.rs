@@ -18,6 +18,7 @@
 //! nothing and seeing nothing twice.
 
 mod feed;
+mod health;
 mod network;
 mod store;
 pub mod transport;
@@ -193,6 +194,24 @@ pub enum ClusterError {
     /// The database shut down.
     #[error("the cluster database is shut down")]
     Closed,
+    /// The data directory was removed or replaced while the node ran (its lock file is gone or is
+    /// another file): the database takes no more writes, and the node must restart.
+    #[error(
+        "the data directory {path} was removed or replaced while the node ran; the cluster database takes no more writes (restart the node)"
+    )]
+    DataDirectoryLost {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// A write failed because the disk (or quota) holding the data directory is full. Consensus
+    /// stopped with it: the node must restart once space is free.
+    #[error(
+        "the disk holding {path} is full; the cluster database takes no more writes until the node restarts with space free"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+    },
     /// This node cannot write: another member leads (or no leader is known yet).
     #[error("not the leader; {}", leader_text(*.leader_id, .leader_addr.as_deref()))]
     NotLeader {
@@ -219,6 +238,9 @@ impl ClusterError {
             ClusterError::NotLeader { leader_id, leader_addr } => {
                 ClusterError::NotLeader { leader_id: *leader_id, leader_addr: leader_addr.clone() }
             }
+            ClusterError::DataDirectoryLost { path } => ClusterError::DataDirectoryLost { path: path.clone() },
+            ClusterError::DiskFull { path } => ClusterError::DiskFull { path: path.clone() },
+            ClusterError::Raft(reason) => ClusterError::Raft(reason.clone()),
             other => ClusterError::Raft(other.to_string()),
         }
     }
@@ -231,7 +253,11 @@ type Pending = (Request, oneshot::Sender<Result<Response, ClusterError>>);
 const MAX_BATCH: usize = 512;
 
 /// Group commit: takes every transaction waiting (up to [`MAX_BATCH`]) into one log entry.
-async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiver<Pending>) {
+async fn commit_batches(
+    raft: Raft<TypeConfig>,
+    health: Arc<health::Health>,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+) {
     while let Some(first) = queue.recv().await {
         let mut pending = vec![first];
         while pending.len() < MAX_BATCH {
@@ -241,6 +267,14 @@ async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiv
             }
         }
         let (requests, replies): (Vec<Request>, Vec<_>) = pending.into_iter().unzip();
+        // Checked here too (the log store checks every append) so the writer learns why, not
+        // just that consensus stopped.
+        if let Err(fatal) = health.check() {
+            for reply in replies {
+                let _ = reply.send(Err(fatal.error()));
+            }
+            continue;
+        }
         match raft.client_write(Batch(requests)).await {
             Ok(r) => {
                 let mut responses = r.data.into_iter();
@@ -252,7 +286,16 @@ async fn commit_batches(raft: Raft<TypeConfig>, mut queue: mpsc::UnboundedReceiv
                 }
             }
             Err(e) => {
-                let error = write_error(e);
+                if let RaftError::Fatal(
+                    f @ (openraft::error::Fatal::StorageError(_) | openraft::error::Fatal::Panicked),
+                ) = &e
+                {
+                    // openraft 0.9 stops its core for good on a storage error: nothing but a
+                    // restart brings this node back.
+                    health.fail(health::Fatal::Storage(f.to_string()));
+                }
+                // The recorded cause (a full disk, a lost directory) says more than "stopped".
+                let error = health.fatal().map_or_else(|| write_error(e), |f| f.error());
                 for reply in replies {
                     let _ = reply.send(Err(error.duplicate()));
                 }
@@ -272,6 +315,36 @@ fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ClusterEr
     }
 }
 
+/// What an operator can do about a database file halo refuses.
+const HOW_TO_PROCEED: &str =
+    "the file was left untouched; restore it from a backup, or remove it to start a new, empty cluster";
+
+/// Opens the database file at `path`. Only a missing file starts a new cluster; anything else must
+/// be a database that checks out, and a file that does not is refused without a byte changed.
+fn open_database(path: &Path) -> Result<Database, ClusterError> {
+    let refuse = |reason: String| ClusterError::Database { path: path.to_path_buf(), reason };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(path = %path.display(), "no cluster database yet: creating a new one");
+            return Database::create(path).map_err(|e| refuse(e.to_string()));
+        }
+        Err(source) => return Err(ClusterError::Io { path: path.to_path_buf(), source }),
+        // redb would initialize an empty file as a new database: a truncated file (a full disk, a
+        // failed restore) would silently become an empty cluster.
+        Ok(m) if m.len() == 0 => {
+            return Err(refuse(format!("the file is empty (0 bytes), not a cluster database; {HOW_TO_PROCEED}")));
+        }
+        Ok(_) => {}
+    }
+    let bytes = std::fs::read(path).map_err(|source| ClusterError::Io { path: path.to_path_buf(), source })?;
+    if let Err(reason) = store::verify_image(bytes) {
+        return Err(refuse(format!("{reason}; {HOW_TO_PROCEED}")));
+    }
+    // The image checked out, so the real open (which writes redb's header, and repeats any crash
+    // recovery the check did) works on a sound file.
+    Database::open(path).map_err(|e| refuse(format!("{e}; {HOW_TO_PROCEED}")))
+}
+
 /// The cluster database of this node.
 pub struct ClusterDb {
     raft: Raft<TypeConfig>,
@@ -280,6 +353,9 @@ pub struct ClusterDb {
     feed: Arc<feed::Feed>,
     stats: Arc<store::Stats>,
     path: PathBuf,
+    health: Arc<health::Health>,
+    /// Checks the data directory every second, so an idle node learns of its loss too.
+    watchdog: tokio::task::JoinHandle<()>,
     _lock: Flock<File>,
 }
 
@@ -317,10 +393,14 @@ impl ClusterDb {
             .map_err(|source| ClusterError::Io { path: lock_path.clone(), source })?;
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
             .map_err(|_| ClusterError::Locked(data_dir.to_path_buf()))?;
+        let lock_meta = lock.metadata().map_err(|source| ClusterError::Io { path: lock_path.clone(), source })?;
+        let health = Arc::new(health::Health::new(
+            data_dir,
+            &lock_path,
+            (std::os::unix::fs::MetadataExt::dev(&lock_meta), std::os::unix::fs::MetadataExt::ino(&lock_meta)),
+        ));
         let path = data_dir.join("cluster.redb");
-        let db = Database::create(&path)
-            .map_err(|e| ClusterError::Database { path: path.clone(), reason: e.to_string() })?;
-        let db = Arc::new(db);
+        let db = Arc::new(open_database(&path)?);
         // The feed starts where the stored state machine is; entries openraft re-applies on
         // start-up are published from there.
         let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
@@ -339,14 +419,15 @@ impl ClusterDb {
             node_id,
             Arc::new(config),
             network::Network { transport: Arc::new(transport) },
-            store::LogStore { db: db.clone(), stats: stats.clone() },
-            store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone() },
+            store::LogStore { db: db.clone(), stats: stats.clone(), health: health.clone() },
+            store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone(), health: health.clone() },
         )
         .await
         .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let (writes, queue) = mpsc::unbounded_channel();
-        tokio::spawn(commit_batches(raft.clone(), queue));
-        Ok(ClusterDb { raft, writes, db, feed, stats, path, _lock: lock })
+        tokio::spawn(commit_batches(raft.clone(), health.clone(), queue));
+        let watchdog = tokio::spawn(watch_directory(Arc::downgrade(&health)));
+        Ok(ClusterDb { raft, writes, db, feed, stats, path, health, watchdog, _lock: lock })
     }
 
     /// Forms a cluster of `members` (node id → address) unless this node already belongs to
@@ -378,6 +459,9 @@ impl ClusterDb {
     /// Commits a transaction through consensus; returns once it is durable and applied.
     /// Transactions submitted at the same time share one log entry and one disk flush.
     pub async fn write(&self, request: Request) -> Result<Response, ClusterError> {
+        if let Some(fatal) = self.health.fatal() {
+            return Err(fatal.error());
+        }
         let (tx, rx) = oneshot::channel();
         self.writes.send((request, tx)).map_err(|_| ClusterError::Raft("the database is shutting down".into()))?;
         rx.await.map_err(|_| ClusterError::Raft("the database is shutting down".into()))?
@@ -453,11 +537,40 @@ impl ClusterDb {
         }
     }
 
+    /// Resolves with the first fatal failure: the data directory removed or replaced
+    /// ([`ClusterError::DataDirectoryLost`]), a full disk ([`ClusterError::DiskFull`]), or another
+    /// storage error that stopped consensus. From then on every write fails; the node should log
+    /// it and exit non-zero so a supervisor restarts it. [`ClusterError::Closed`] if the database
+    /// is dropped first.
+    pub fn fatal(&self) -> impl std::future::Future<Output = ClusterError> + Send + 'static {
+        let mut state = self.health.subscribe();
+        async move {
+            match state.wait_for(Option::is_some).await {
+                Ok(fatal) => fatal.as_ref().map_or(ClusterError::Closed, health::Fatal::error),
+                Err(_) => ClusterError::Closed,
+            }
+        }
+    }
+
     /// Stops consensus; the lock is released when the value is dropped.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        self.watchdog.abort();
         let result = self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()));
         self.feed.close();
         result
+    }
+}
+
+/// Checks the data directory every second until a fatal failure is recorded or the database is
+/// dropped.
+async fn watch_directory(health: std::sync::Weak<health::Health>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        match health.upgrade() {
+            Some(h) if h.check().is_ok() => {}
+            _ => return,
+        }
     }
 }
 
@@ -465,6 +578,7 @@ impl Drop for ClusterDb {
     fn drop(&mut self) {
         // Watchers outlive the database handle; tell them nothing more is coming.
         self.feed.close();
+        self.watchdog.abort();
     }
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::feed::Feed;
+use crate::health::Health;
 use crate::{Change, Op, Record, Request, Response, TypeConfig};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
@@ -35,6 +36,7 @@ fn rerr<E: std::error::Error + 'static>(e: E) -> StorageError<NodeId> {
     StorageIOError::<NodeId>::read(&e).into()
 }
 
+#[cfg(test)]
 fn werr<E: std::error::Error + 'static>(e: E) -> StorageError<NodeId> {
     StorageIOError::<NodeId>::write(&e).into()
 }
@@ -81,11 +83,11 @@ enum Flush {
 }
 
 /// Commits `txn` with the given durability, counting it.
-fn commit(mut txn: redb::WriteTransaction, flush: Flush, stats: &Stats) -> StResult<()> {
+fn commit(mut txn: redb::WriteTransaction, flush: Flush, stats: &Stats, health: &Health) -> StResult<()> {
     if flush == Flush::Lazy {
-        txn.set_durability(redb::Durability::None).map_err(werr)?;
+        txn.set_durability(redb::Durability::None).map_err(|e| health.write_error(e))?;
     }
-    txn.commit().map_err(werr)?;
+    txn.commit().map_err(|e| health.write_error(e))?;
     stats.commits.fetch_add(1, Ordering::Relaxed);
     if flush == Flush::Durable {
         stats.durable_commits.fetch_add(1, Ordering::Relaxed);
@@ -97,6 +99,8 @@ fn commit(mut txn: redb::WriteTransaction, flush: Flush, stats: &Stats) -> StRes
 pub(crate) struct LogStore {
     pub(crate) db: Arc<Database>,
     pub(crate) stats: Arc<Stats>,
+    /// Where a fatal storage failure is recorded, and the data directory checked.
+    pub(crate) health: Arc<Health>,
 }
 
 impl LogStore {
@@ -110,13 +114,13 @@ impl LogStore {
     }
 
     fn put_meta<T: Serialize>(&self, key: &str, v: &T, flush: Flush) -> StResult<()> {
-        let bytes = serde_json::to_vec(v).map_err(werr)?;
-        let txn = self.db.begin_write().map_err(werr)?;
+        let bytes = serde_json::to_vec(v).map_err(|e| self.health.write_error(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut t = txn.open_table(META).map_err(werr)?;
-            t.insert(key, bytes.as_slice()).map_err(werr)?;
+            let mut t = txn.open_table(META).map_err(|e| self.health.write_error(e))?;
+            t.insert(key, bytes.as_slice()).map_err(|e| self.health.write_error(e))?;
         }
-        commit(txn, flush, &self.stats)
+        commit(txn, flush, &self.stats, &self.health)
     }
 }
 
@@ -195,40 +199,44 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
         I::IntoIter: Send,
     {
-        let txn = self.db.begin_write().map_err(werr)?;
+        // Every write batch passes here: never acknowledge one into a removed directory.
+        if let Err(fatal) = self.health.check() {
+            return Err(StorageIOError::<NodeId>::write(&fatal.error()).into());
+        }
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut t = txn.open_table(LOG).map_err(werr)?;
+            let mut t = txn.open_table(LOG).map_err(|e| self.health.write_error(e))?;
             for e in entries {
-                let bytes = serde_json::to_vec(&e).map_err(werr)?;
-                t.insert(e.log_id.index, bytes.as_slice()).map_err(werr)?;
+                let bytes = serde_json::to_vec(&e).map_err(|e| self.health.write_error(e))?;
+                t.insert(e.log_id.index, bytes.as_slice()).map_err(|e| self.health.write_error(e))?;
             }
         }
-        commit(txn, Flush::Durable, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats, &self.health)?;
         callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
-        let txn = self.db.begin_write().map_err(werr)?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut t = txn.open_table(LOG).map_err(werr)?;
-            t.retain_in(log_id.index.., |_, _| false).map_err(werr)?;
+            let mut t = txn.open_table(LOG).map_err(|e| self.health.write_error(e))?;
+            t.retain_in(log_id.index.., |_, _| false).map_err(|e| self.health.write_error(e))?;
         }
-        commit(txn, Flush::Durable, &self.stats)
+        commit(txn, Flush::Durable, &self.stats, &self.health)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StResult<()> {
         // One transaction: a crash between recording last_purged and removing the entries would
         // otherwise leave a log state that contradicts itself.
-        let bytes = serde_json::to_vec(&log_id).map_err(werr)?;
-        let txn = self.db.begin_write().map_err(werr)?;
+        let bytes = serde_json::to_vec(&log_id).map_err(|e| self.health.write_error(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut meta = txn.open_table(META).map_err(werr)?;
-            meta.insert("last_purged", bytes.as_slice()).map_err(werr)?;
-            let mut t = txn.open_table(LOG).map_err(werr)?;
-            t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
+            let mut meta = txn.open_table(META).map_err(|e| self.health.write_error(e))?;
+            meta.insert("last_purged", bytes.as_slice()).map_err(|e| self.health.write_error(e))?;
+            let mut t = txn.open_table(LOG).map_err(|e| self.health.write_error(e))?;
+            t.retain_in(..=log_id.index, |_, _| false).map_err(|e| self.health.write_error(e))?;
         }
-        commit(txn, Flush::Durable, &self.stats)
+        commit(txn, Flush::Durable, &self.stats, &self.health)
     }
 }
 
@@ -250,6 +258,7 @@ pub(crate) struct StateMachine {
     /// Where every applied entry is published, after its commit.
     pub(crate) feed: Arc<Feed>,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) health: Arc<Health>,
 }
 
 impl StateMachine {
@@ -298,9 +307,10 @@ fn apply_request(
     request: &Request,
     revision: u64,
     applied_ops: &mut Vec<Op>,
+    health: &Health,
 ) -> StResult<Response> {
     for c in &request.compare {
-        let actual = kv.get(c.key.as_str()).map_err(werr)?.map(|v| v.value().0);
+        let actual = kv.get(c.key.as_str()).map_err(|e| health.write_error(e))?.map(|v| v.value().0);
         if actual != c.revision {
             return Ok(Response::Conflict { key: c.key.clone(), expected: c.revision, actual });
         }
@@ -308,10 +318,10 @@ fn apply_request(
     for op in &request.ops {
         match op {
             crate::Op::Put { key, value } => {
-                kv.insert(key.as_str(), (revision, value.as_slice())).map_err(werr)?;
+                kv.insert(key.as_str(), (revision, value.as_slice())).map_err(|e| health.write_error(e))?;
             }
             crate::Op::Delete { key } => {
-                kv.remove(key.as_str()).map_err(werr)?;
+                kv.remove(key.as_str()).map_err(|e| health.write_error(e))?;
             }
         }
     }
@@ -332,13 +342,14 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             None => "empty".to_string(),
         };
         let smeta = SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.membership, snapshot_id };
-        let blob = serde_json::to_vec(&SnapshotBlob { meta: smeta.clone(), data: data.clone() }).map_err(werr)?;
-        let txn = self.db.begin_write().map_err(werr)?;
+        let blob = serde_json::to_vec(&SnapshotBlob { meta: smeta.clone(), data: data.clone() })
+            .map_err(|e| self.health.write_error(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut t = txn.open_table(SM_META).map_err(werr)?;
-            t.insert("snapshot", blob.as_slice()).map_err(werr)?;
+            let mut t = txn.open_table(SM_META).map_err(|e| self.health.write_error(e))?;
+            t.insert("snapshot", blob.as_slice()).map_err(|e| self.health.write_error(e))?;
         }
-        commit(txn, Flush::Durable, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats, &self.health)?;
         Ok(Snapshot { meta: smeta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
@@ -359,9 +370,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut meta = self.meta()?;
         let mut responses = Vec::new();
         let mut changes = Vec::new();
-        let txn = self.db.begin_write().map_err(werr)?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            let mut kv = txn.open_table(KV).map_err(werr)?;
+            let mut kv = txn.open_table(KV).map_err(|e| self.health.write_error(e))?;
             for e in entries {
                 meta.last_applied = Some(e.log_id);
                 let mut ops = Vec::new();
@@ -370,7 +381,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Normal(batch) => {
                         let mut answers = Vec::with_capacity(batch.0.len());
                         for request in &batch.0 {
-                            answers.push(apply_request(&mut kv, request, e.log_id.index, &mut ops)?);
+                            answers.push(apply_request(&mut kv, request, e.log_id.index, &mut ops, &self.health)?);
                         }
                         responses.push(answers);
                     }
@@ -381,12 +392,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 changes.push(Change { revision: e.log_id.index, ops });
             }
-            let mut mt = txn.open_table(SM_META).map_err(werr)?;
-            let bytes = serde_json::to_vec(&meta).map_err(werr)?;
-            mt.insert("meta", bytes.as_slice()).map_err(werr)?;
+            let mut mt = txn.open_table(SM_META).map_err(|e| self.health.write_error(e))?;
+            let bytes = serde_json::to_vec(&meta).map_err(|e| self.health.write_error(e))?;
+            mt.insert("meta", bytes.as_slice()).map_err(|e| self.health.write_error(e))?;
         }
         // Lazy: after a crash openraft re-applies these entries from the durable log.
-        commit(txn, Flush::Lazy, &self.stats)?;
+        commit(txn, Flush::Lazy, &self.stats, &self.health)?;
         // Only now: a watcher must never see a change the database does not hold.
         for change in changes {
             self.feed.publish(change);
@@ -410,19 +421,21 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let records: BTreeMap<String, Record> = serde_json::from_slice(&data).map_err(rerr)?;
         let smeta = SmMeta { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
-        let blob = serde_json::to_vec(&SnapshotBlob { meta: meta.clone(), data }).map_err(werr)?;
-        let txn = self.db.begin_write().map_err(werr)?;
+        let blob =
+            serde_json::to_vec(&SnapshotBlob { meta: meta.clone(), data }).map_err(|e| self.health.write_error(e))?;
+        let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
-            txn.delete_table(KV).map_err(werr)?;
-            let mut kv = txn.open_table(KV).map_err(werr)?;
+            txn.delete_table(KV).map_err(|e| self.health.write_error(e))?;
+            let mut kv = txn.open_table(KV).map_err(|e| self.health.write_error(e))?;
             for (k, r) in &records {
-                kv.insert(k.as_str(), (r.revision, r.value.as_slice())).map_err(werr)?;
+                kv.insert(k.as_str(), (r.revision, r.value.as_slice())).map_err(|e| self.health.write_error(e))?;
             }
-            let mut mt = txn.open_table(SM_META).map_err(werr)?;
-            mt.insert("meta", serde_json::to_vec(&smeta).map_err(werr)?.as_slice()).map_err(werr)?;
-            mt.insert("snapshot", blob.as_slice()).map_err(werr)?;
+            let mut mt = txn.open_table(SM_META).map_err(|e| self.health.write_error(e))?;
+            mt.insert("meta", serde_json::to_vec(&smeta).map_err(|e| self.health.write_error(e))?.as_slice())
+                .map_err(|e| self.health.write_error(e))?;
+            mt.insert("snapshot", blob.as_slice()).map_err(|e| self.health.write_error(e))?;
         }
-        commit(txn, Flush::Durable, &self.stats)?;
+        commit(txn, Flush::Durable, &self.stats, &self.health)?;
         // The data jumped; the feed's history no longer connects to it.
         self.feed.reset(meta.last_log_id.map_or(0, |l| l.index));
         Ok(())
@@ -441,6 +454,124 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// Checks a copy of a database file, in memory, before the real file is opened: redb writes to the
+/// file it opens (its header on every open, a repair after a crash), and trusts a cleanly closed
+/// file without verifying it, so damage found only after opening the real file would leave it
+/// changed. Here redb opens the copy (recovering it if the node crashed), verifies every page's
+/// checksum, and halo decodes everything it will read at start-up. Returns why the file is
+/// unusable.
+pub(crate) fn verify_image(bytes: Vec<u8>) -> Result<(), String> {
+    use redb::StorageBackend;
+    let backend = Image(Arc::new(redb::backends::InMemoryBackend::new()));
+    backend.set_len(bytes.len() as u64).map_err(|e| e.to_string())?;
+    backend.write(0, &bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    // redb may panic on a damaged file instead of returning an error; on a copy that is just
+    // another way of saying "damaged".
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), String> {
+        // A cleanly closed file must open as it is: redb's read-only open takes the recorded
+        // commit and refuses a damaged commit slot instead of falling back to the older one.
+        let clean = match Database::builder().open_read_only_with_backend(backend.clone()) {
+            Ok(_) => true,
+            // Not closed cleanly (the node crashed): redb recovers it on open.
+            Err(redb::DatabaseError::RepairAborted) => false,
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        // A recovery that has to drop the last commit because its pages do not verify would lose
+        // an acknowledged write (or hide damage): refuse it rather than roll back silently. redb
+        // reports progress 0.3 only on that path.
+        let rolled_back = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = rolled_back.clone();
+        let mut builder = Database::builder();
+        builder.set_repair_callback(move |session| {
+            if session.progress() > 0.0 && session.progress() < 0.5 {
+                seen.store(true, Ordering::Relaxed);
+                session.abort();
+            }
+        });
+        let mut db = match builder.create_with_backend(backend) {
+            Ok(db) => db,
+            Err(_) if rolled_back.load(Ordering::Relaxed) => {
+                return Err("the file is damaged: its last commit does not verify".into());
+            }
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        if !clean {
+            tracing::warn!("the cluster database was not closed cleanly; redb recovers it");
+        }
+        match db.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => return Err("the file is damaged: redb's integrity check failed".into()),
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        }
+        decode_all(&db).map_err(|e| format!("the file is damaged: {e}"))
+    }));
+    checked.unwrap_or_else(|_| Err("the file is damaged: redb could not read it".into()))
+}
+
+/// The in-memory copy, shared so a read-only open can look at it before the recovering one.
+#[derive(Debug, Clone)]
+struct Image(Arc<redb::backends::InMemoryBackend>);
+
+impl redb::StorageBackend for Image {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+}
+
+/// Reads and decodes every table halo stores.
+fn decode_all(db: &Database) -> StResult<()> {
+    let txn = db.begin_read().map_err(rerr)?;
+    meta_in(&txn)?;
+    dump_in(&txn)?;
+    match txn.open_table(META) {
+        Ok(t) => {
+            for item in t.iter().map_err(rerr)? {
+                let (k, v) = item.map_err(rerr)?;
+                match k.value() {
+                    "vote" => drop(serde_json::from_slice::<Vote<NodeId>>(v.value()).map_err(rerr)?),
+                    "committed" => drop(serde_json::from_slice::<Option<LogId<NodeId>>>(v.value()).map_err(rerr)?),
+                    "last_purged" => drop(serde_json::from_slice::<LogId<NodeId>>(v.value()).map_err(rerr)?),
+                    _ => {}
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(rerr(e)),
+    }
+    match txn.open_table(LOG) {
+        Ok(t) => {
+            for item in t.iter().map_err(rerr)? {
+                let (_, v) = item.map_err(rerr)?;
+                drop(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?);
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(rerr(e)),
+    }
+    let t = open_or_empty!(txn, SM_META, ());
+    if let Some(v) = t.get("snapshot").map_err(rerr)? {
+        drop(serde_json::from_slice::<SnapshotBlob>(v.value()).map_err(rerr)?);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -453,11 +584,16 @@ mod tests {
 
     impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
         async fn build(&self) -> StResult<(tempfile::TempDir, LogStore, StateMachine)> {
+            use std::os::unix::fs::MetadataExt;
             let dir = tempfile::tempdir().map_err(werr)?;
             let db = Arc::new(Database::create(dir.path().join("cluster.redb")).map_err(werr)?);
+            let lock = dir.path().join("lock");
+            let m = std::fs::File::create(&lock).and_then(|f| f.metadata()).map_err(werr)?;
+            let health = Arc::new(Health::new(dir.path(), &lock, (m.dev(), m.ino())));
             let feed = Feed::new(0, crate::feed::HISTORY);
             let stats = Arc::new(Stats::default());
-            Ok((dir, LogStore { db: db.clone(), stats: stats.clone() }, StateMachine { db, feed, stats }))
+            let log = LogStore { db: db.clone(), stats: stats.clone(), health: health.clone() };
+            Ok((dir, log, StateMachine { db, feed, stats, health }))
         }
     }
 
