@@ -148,7 +148,8 @@ impl Checker {
                     if !h.opened {
                         return Err(format!("{call} while its open is still in progress"));
                     }
-                    if h.busy {
+                    // Terminate may run beside anything; the others one at a time.
+                    if h.in_call {
                         return Err(format!("{call} while a call of it is in flight (host state {})", h.state));
                     }
                 }

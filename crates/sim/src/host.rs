@@ -150,8 +150,10 @@ pub struct ResourceFacts {
     pub opened: bool,
     /// The state the host holds.
     pub state: ResourceState,
-    /// An online, offline or terminate is in progress.
-    pub busy: bool,
+    /// An online or offline is in progress (its entry point runs, or it is pending).
+    pub in_call: bool,
+    /// A terminate is in progress.
+    pub terminating: bool,
     /// Close was asked for.
     pub closing: bool,
     /// Its code runs: up, pending, or being stopped.
@@ -219,7 +221,8 @@ impl HostModel {
             name: r.name.clone(),
             opened: r.opened,
             state: r.state,
-            busy: r.busy(),
+            in_call: r.op.is_some(),
+            terminating: r.terminating,
             closing: r.closing,
             running: r.busy() || !matches!(r.state, ResourceState::Offline | ResourceState::Failed),
         })
@@ -598,7 +601,8 @@ impl HostModel {
             return Ok(());
         }
         if !r.opened || r.busy() {
-            // The checker has already reported this; the model ignores the call.
+            // During a terminate the real host runs the call beside it and drops its outcome
+            // (the terminate's state wins); anything else the checker has already reported.
             return Ok(());
         }
         let pending_ms = u64::from(r.timeouts.pending_ms);
