@@ -748,3 +748,215 @@ impl HostModel {
         self.timer(at, TimerKind::TerminateDone { id, generation, end, status, cause }, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resapi::PropertyList;
+
+    const ID: ResourceId = 7;
+
+    fn spec(pending_ms: u32) -> OpenSpec {
+        OpenSpec {
+            id: ID,
+            name: "r".into(),
+            type_spec: halo_host::protocol::TypeSpec::Dummy,
+            properties: PropertyList::new(),
+            flags: 0,
+            timeouts: Timeouts { pending_ms, ..Timeouts::default() },
+            separate_monitor: false,
+        }
+    }
+
+    /// What reached the engine, in delivery order.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        State(ResourceState, u32, u32, Cause),
+        Opened(bool),
+        Closed,
+        Died,
+        Other,
+    }
+
+    /// Runs the model's timers until none is left; returns what the engine would hear.
+    fn drain(m: &mut HostModel, rng: &mut SimRng, out: Outbox) -> Vec<Seen> {
+        let mut queue: Vec<(Time, usize, Effect)> = out.into_iter().enumerate().map(|(i, (t, e))| (t, i, e)).collect();
+        let mut seen: Vec<(Time, usize, Seen)> = Vec::new();
+        let mut n = queue.len();
+        while !queue.is_empty() {
+            queue.sort_by_key(|(t, i, _)| (*t, *i));
+            let (t, i, e) = queue.remove(0);
+            match e {
+                Effect::Timer(timer) => {
+                    let mut more = Vec::new();
+                    m.fire(t, timer, rng, &mut more);
+                    for (t2, e2) in more {
+                        n += 1;
+                        queue.push((t2, n, e2));
+                    }
+                }
+                Effect::Fact(HostEvent::Fact(FromHost::State { state, checkpoint, status, cause, .. })) => {
+                    let s = ResourceState::from_raw(state).unwrap_or(ResourceState::Unknown);
+                    seen.push((t, i, Seen::State(s, checkpoint, status, cause)));
+                }
+                Effect::Fact(HostEvent::Fact(FromHost::Closed { .. })) => seen.push((t, i, Seen::Closed)),
+                Effect::Fact(HostEvent::HostDied { .. }) => seen.push((t, i, Seen::Died)),
+                Effect::Opened { result, .. } => seen.push((t, i, Seen::Opened(result.is_ok()))),
+                _ => seen.push((t, i, Seen::Other)),
+            }
+        }
+        seen.sort_by_key(|(t, i, _)| (*t, *i));
+        seen.into_iter().map(|(_, _, s)| s).collect()
+    }
+
+    fn opened(behaviour: Behaviour, pending_ms: u32) -> (HostModel, SimRng) {
+        let mut m = HostModel::new(behaviour);
+        let mut rng = SimRng::new(1, 0);
+        let mut out = Vec::new();
+        m.open(Duration::ZERO, spec(pending_ms), &mut rng, &mut out);
+        assert_eq!(drain(&mut m, &mut rng, out), vec![Seen::Opened(true)]);
+        (m, rng)
+    }
+
+    fn never() -> Behaviour {
+        Behaviour { open_fail: 0.0, fail: 0.0, hang: 0.0, slow: 0.0, pending: 0.0, report_failed: 0.0 }
+    }
+
+    fn last_state(seen: &[Seen]) -> Option<&Seen> {
+        seen.iter().rev().find(|s| matches!(s, Seen::State(..)))
+    }
+
+    #[test]
+    fn online_then_offline() {
+        let (mut m, mut rng) = opened(never(), 1000);
+        let mut out = Vec::new();
+        m.online(Duration::from_secs(1), ID, &mut rng, &mut out).unwrap();
+        assert!(m.resource(ID).unwrap().in_call);
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(seen, vec![Seen::State(ResourceState::Online, 0, 0, Cause::Resource)]);
+        assert!(m.resource(ID).unwrap().running && m.quiescent());
+        let mut out = Vec::new();
+        m.offline(Duration::from_secs(2), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(seen, vec![Seen::State(ResourceState::Offline, 0, 0, Cause::Resource)]);
+    }
+
+    #[test]
+    fn pending_reports_have_increasing_checkpoints() {
+        let (mut m, mut rng) = opened(Behaviour { pending: 1.0, ..never() }, 1000);
+        for round in 0..20 {
+            let mut out = Vec::new();
+            m.online(Duration::from_secs(10 * round), ID, &mut rng, &mut out).unwrap();
+            let seen = drain(&mut m, &mut rng, out);
+            let mut last = None;
+            for s in &seen {
+                if let Seen::State(ResourceState::OnlinePending, cp, status, _) = s {
+                    assert!(last.is_none_or(|l| *cp > l), "{seen:?}");
+                    assert_eq!(*status, Status::ERROR_IO_PENDING.0);
+                    last = Some(*cp);
+                }
+            }
+            assert!(matches!(seen.first(), Some(Seen::State(ResourceState::OnlinePending, 0, ..))), "{seen:?}");
+            assert!(matches!(last_state(&seen), Some(Seen::State(ResourceState::Online, ..))), "{seen:?}");
+            let mut out = Vec::new();
+            m.offline(Duration::from_secs(10 * round + 5), ID, &mut rng, &mut out).unwrap();
+            drain(&mut m, &mut rng, out);
+        }
+    }
+
+    #[test]
+    fn hangs_end_at_pending_timeout() {
+        let (mut m, mut rng) = opened(Behaviour { hang: 1.0, ..never() }, 300);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        let timed_out = Status::ERROR_RESOURCE_CALL_TIMED_OUT.0;
+        assert_eq!(last_state(&seen), Some(&Seen::State(ResourceState::Failed, 0, timed_out, Cause::PendingTimeout)));
+        assert_eq!(m.stats.timeouts, 1);
+        // A hung offline ends Offline, not Failed.
+        let mut out = Vec::new();
+        m.offline(Duration::from_secs(5), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(last_state(&seen), Some(&Seen::State(ResourceState::Offline, 0, timed_out, Cause::PendingTimeout)));
+    }
+
+    #[test]
+    fn call_errors_terminate() {
+        let (mut m, mut rng) = opened(Behaviour { fail: 1.0, ..never() }, 1000);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(last_state(&seen), Some(&Seen::State(ResourceState::Failed, 0, GEN_FAILURE.0, Cause::CallFailed)));
+        let mut out = Vec::new();
+        m.offline(Duration::from_secs(1), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(last_state(&seen), Some(&Seen::State(ResourceState::Offline, 0, GEN_FAILURE.0, Cause::CallFailed)));
+    }
+
+    #[test]
+    fn health_check_and_terminate() {
+        let (mut m, mut rng) = opened(never(), 1000);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        drain(&mut m, &mut rng, out);
+        let mut out = Vec::new();
+        assert!(m.health_check_fails(Duration::from_secs(1), "r", &mut rng, &mut out));
+        let seen = drain(&mut m, &mut rng, out);
+        let failed = Status::ERROR_RESOURCE_FAILED.0;
+        assert_eq!(seen, vec![Seen::State(ResourceState::Failed, 0, failed, Cause::HealthCheck)]);
+        // Terminate of a Failed resource keeps it Failed; of anything else, Offline.
+        let mut out = Vec::new();
+        m.terminate(Duration::from_secs(2), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(seen, vec![Seen::State(ResourceState::Failed, 0, 0, Cause::Terminated)]);
+        let mut out = Vec::new();
+        m.online(Duration::from_secs(3), ID, &mut rng, &mut out).unwrap();
+        drain(&mut m, &mut rng, out);
+        let mut out = Vec::new();
+        m.terminate(Duration::from_secs(4), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(seen, vec![Seen::State(ResourceState::Offline, 0, 0, Cause::Terminated)]);
+    }
+
+    #[test]
+    fn a_dead_host_fails_its_resources_and_forgets_them() {
+        let (mut m, mut rng) = opened(never(), 1000);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        drain(&mut m, &mut rng, out);
+        let mut out = Vec::new();
+        m.crash(Duration::from_secs(1), HostKey::Shared, &mut rng, &mut out);
+        let seen = drain(&mut m, &mut rng, out);
+        let status = Status::ERROR_EXCEPTION_IN_RESOURCE_CALL.0;
+        assert_eq!(seen, vec![Seen::State(ResourceState::Failed, 0, status, Cause::HostDied), Seen::Died]);
+        assert!(m.resource(ID).is_none());
+        let mut out = Vec::new();
+        let err = m.online(Duration::from_secs(2), ID, &mut rng, &mut out).unwrap_err();
+        assert_eq!(err.status, Status::ERROR_RESOURCE_NOT_FOUND);
+        assert_eq!(m.stats.crashes, 1);
+    }
+
+    #[test]
+    fn close_stops_then_forgets() {
+        let (mut m, mut rng) = opened(never(), 1000);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        drain(&mut m, &mut rng, out);
+        let mut out = Vec::new();
+        m.close(Duration::from_secs(1), ID, &mut rng, &mut out).unwrap();
+        let seen = drain(&mut m, &mut rng, out);
+        assert_eq!(seen, vec![Seen::State(ResourceState::Offline, 0, 0, Cause::Terminated), Seen::Closed]);
+        assert!(m.resource(ID).is_none());
+    }
+
+    #[test]
+    fn a_restarted_node_forgets_everything() {
+        let (mut m, mut rng) = opened(Behaviour { hang: 1.0, ..never() }, 300);
+        let mut out = Vec::new();
+        m.online(Duration::ZERO, ID, &mut rng, &mut out).unwrap();
+        m.node_died();
+        assert!(m.resource(ID).is_none());
+        // The old timers are void: nothing reaches the engine.
+        assert!(drain(&mut m, &mut rng, out).is_empty());
+    }
+}
