@@ -87,6 +87,8 @@ pub fn db_err(e: ClusterError) -> EngineError {
     // Consensus trouble means no quorum; anything else is the database itself failing.
     let status = match e {
         ClusterError::Raft(_) | ClusterError::NotLeader { .. } => Status::ERROR_CLUSTER_NO_QUORUM,
+        ClusterError::DiskFull { .. } => Status::ERROR_DISK_FULL,
+        ClusterError::Closed | ClusterError::DataDirectoryLost { .. } => Status::ERROR_CLUSTER_SHUTTING_DOWN,
         _ => Status::ERROR_INVALID_DATA,
     };
     err(status, format!("cluster database: {e}"))

@@ -658,3 +658,40 @@ fn dependency_changes_in_one_group_take_turns_instead_of_failing_each_other() {
     assert!(replies.iter().all(|(_, r)| matches!(r, Ok(Answer::Done))), "{replies:?}");
     assert_eq!(h.core.resource("c59").unwrap().dependencies, "[c58]");
 }
+
+#[test]
+fn a_host_death_during_an_open_counts_once_whichever_report_comes_first() {
+    // Found by the simulator (seed 371): a host dies while an open is in flight; the core hears
+    // the open's error and a Failed/HostDied fact, in either order.
+    let died = FromHost::State {
+        id: 1,
+        state: ResourceState::Failed as i32,
+        checkpoint: 0,
+        status: Status::ERROR_RESMON_INVALID_STATE.0,
+        application_code: 0,
+        flags: 0,
+        cause: Cause::HostDied,
+    };
+    let open_failed = || Input::Opened {
+        id: 1,
+        result: Err(halo_host::client::HostError {
+            status: Status::ERROR_RESMON_INVALID_STATE,
+            message: "host died during open".into(),
+        }),
+    };
+    for fact_first in [true, false] {
+        let mut h = Harness::new(&[("r", &[("RestartDelay", "0")], "")]);
+        assert_eq!(calls(&h.command(online("r", false))), ["open r"]);
+        let mut seen = Vec::new();
+        if fact_first {
+            seen.extend(calls(&h.step(Input::Host(HostEvent::Fact(died.clone())))));
+            seen.extend(calls(&h.step(open_failed())));
+        } else {
+            seen.extend(calls(&h.step(open_failed())));
+            seen.extend(calls(&h.step(Input::Host(HostEvent::Fact(died.clone())))));
+        }
+        // Exactly one new open, and the second report does not open it a third time.
+        assert_eq!(seen, ["open r"], "fact first: {fact_first}");
+        assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"], "fact first: {fact_first}");
+    }
+}

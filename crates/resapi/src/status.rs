@@ -56,6 +56,8 @@ status_codes! {
     ERROR_NOT_SUPPORTED = 50;
     /// A parameter is incorrect (unknown flag bits, out-of-range value, …).
     ERROR_INVALID_PARAMETER = 87;
+    /// There is not enough space on the disk (the cluster database could not write).
+    ERROR_DISK_FULL = 112;
     /// The call is not implemented by this resource type.
     ERROR_CALL_NOT_IMPLEMENTED = 120;
     /// The data area passed is too small.

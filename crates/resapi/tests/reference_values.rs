@@ -201,6 +201,7 @@ fn win32_and_cluster_status_codes() {
         ("ERROR_NOT_ENOUGH_MEMORY", 8),
         ("ERROR_INVALID_DATA", 13),
         ("ERROR_INVALID_PARAMETER", 87),
+        ("ERROR_DISK_FULL", 112),
         ("ERROR_MORE_DATA", 234),
         ("ERROR_OPERATION_ABORTED", 995),
         ("ERROR_IO_PENDING", 997),

@@ -215,10 +215,11 @@ impl Checker {
             Command::CreateResource { name, group, type_name, .. } => fits(keys::resource(name), &|v| {
                 resource_doc(v).is_some_and(|d| &d.group == group && &d.type_name == type_name)
             }),
-            Command::SetProperties { name, common, private } => fits(keys::resource(name), &|v| {
+            Command::SetProperties { name, common, private, unset } => fits(keys::resource(name), &|v| {
                 resource_doc(v).is_some_and(|d| {
                     common.iter().all(|(k, val)| d.common.get(k) == Some(val))
                         && private.iter().all(|(k, val)| d.private.get(k) == Some(val))
+                        && unset.iter().all(|k| !d.private.contains_key(k))
                 })
             }),
             Command::SetDependencies { name, expression } => {

@@ -1,12 +1,11 @@
 //! `halo-sim`: replays one seed with its trace (`--seed N`), or runs many (`--seeds N`, from 0)
-//! and prints a JSON summary with the rate in schedules per minute. `--known-bugs` first draws
-//! the schedules that reach the engine bugs found so far.
+//! and prints a JSON summary with the rate in schedules per minute.
 
 use halo_sim::{SimConfig, run};
 use std::process::ExitCode;
 use std::time::Instant;
 
-const USAGE: &str = "usage: halo-sim [--known-bugs] --seed N | --seeds N";
+const USAGE: &str = "usage: halo-sim --seed N | --seeds N";
 
 enum Mode {
     One(u64),
@@ -26,11 +25,7 @@ fn parse(args: &[String]) -> Result<Mode, String> {
 }
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let known_bugs = args.first().is_some_and(|a| a == "--known-bugs");
-    if known_bugs {
-        args.remove(0);
-    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = match parse(&args) {
         Ok(m) => m,
         Err(e) => {
@@ -40,7 +35,7 @@ fn main() -> ExitCode {
     };
     match mode {
         Mode::One(seed) => {
-            let config = SimConfig { trace: true, known_bugs, ..SimConfig::default() };
+            let config = SimConfig { trace: true, ..SimConfig::default() };
             match run(seed, &config) {
                 Ok(summary) => {
                     for line in &summary.trace {
@@ -60,7 +55,7 @@ fn main() -> ExitCode {
             }
         }
         Mode::Many(n) => {
-            let config = SimConfig { known_bugs, ..SimConfig::default() };
+            let config = SimConfig::default();
             let started = Instant::now();
             let mut failures = Vec::new();
             let (mut steps, mut commands, mut faults, mut restarts, mut onlines) = (0u64, 0u64, 0u64, 0u64, 0u64);

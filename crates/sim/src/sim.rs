@@ -125,7 +125,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 
 impl Sim {
     pub(crate) fn new(seed: u64, config: &SimConfig) -> Result<Sim, Violation> {
-        let schedule = schedule::generate(seed, config.actions, config.chaos, config.known_bugs);
+        let schedule = schedule::generate(seed, config.actions, config.chaos);
         let db = Db::with_builtin_types().map_err(|e| Violation {
             seed,
             at: Duration::ZERO,

@@ -69,9 +69,7 @@ fn replay() {
         return;
     };
     let seed: u64 = seed.parse().unwrap_or_else(|e| panic!("HALO_SIM_SEED={seed:?}: {e}"));
-    // HALO_SIM_KNOWN_BUGS=1 replays with the schedules that reach the known engine bugs.
-    let known_bugs = std::env::var("HALO_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1");
-    let config = SimConfig { trace: true, known_bugs, ..SimConfig::default() };
+    let config = SimConfig { trace: true, ..SimConfig::default() };
     match run(seed, &config) {
         Ok(summary) => {
             for line in &summary.trace {
@@ -80,19 +78,5 @@ fn replay() {
             println!("seed {seed} passed");
         }
         Err(v) => panic!("{v}"),
-    }
-}
-
-/// Engine bug, kept failing until the core is fixed (crates/engine is not this crate's to
-/// change): a host dies while a resource's open is in flight; the core hears the open's error
-/// and a Failed/HostDied fact, acts on the first by reopening at once (RestartDelay 0), and the
-/// second, stale one marks the new open Closed — so the core opens the same resource again
-/// while an open is in flight ("open of r0 (#5) while the host already holds it").
-#[test]
-#[ignore = "engine bug: a stale HostDied fact or open error closes a newer open (seed 371)"]
-fn known_bug_stale_host_death_reopens() {
-    let config = SimConfig { known_bugs: true, ..SimConfig::default() };
-    if let Err(v) = run(371, &config) {
-        panic!("{v}");
     }
 }

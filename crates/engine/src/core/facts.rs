@@ -63,6 +63,12 @@ impl Core {
         ready: &mut Ready,
     ) {
         let Some(r) = self.view.by_id_mut(id) else { return };
+        // A host that dies while an open is in flight also fails that open, and the open's
+        // answer is the one that counts: its death report belongs to an earlier open (or to
+        // this one) and must not close, or count a second failure of, the open now in flight.
+        if cause == Cause::HostDied && r.open == Opened::Opening {
+            return;
+        }
         let (mut state, mut status) = (state, status);
         if r.fail_requested && !state.is_pending() {
             // The operator's FailClusterResource: the terminate it caused counts as a failure.
