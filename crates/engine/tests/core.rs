@@ -695,3 +695,18 @@ fn a_host_death_during_an_open_counts_once_whichever_report_comes_first() {
         assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"], "fact first: {fact_first}");
     }
 }
+
+#[test]
+fn an_offline_terminates_a_resource_still_coming_online() {
+    let mut h = Harness::new(&[("r", &[("PendingTimeout", "180000")], "")]);
+    h.command(online("r", false));
+    assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"]);
+    // The offline arrives before the first pending report: nothing can be sent yet.
+    let op = op_of(&h.command(offline("r", OfflineFlags::empty(), false)));
+    let r = h.state("r", ResourceState::OnlinePending, Cause::Resource);
+    assert_eq!(calls(&r), ["terminate r"]);
+    // Later reports of the pending online do not send it again.
+    assert!(calls(&h.state("r", ResourceState::OnlinePending, Cause::Resource)).is_empty());
+    let r = h.state("r", ResourceState::Offline, Cause::Terminated);
+    assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+}

@@ -22,11 +22,14 @@ impl Core {
         }
         let id = r.doc.id;
         if r.busy {
-            // FORCE_WITH_TERMINATION reaches a resource that is still coming online.
-            if r.terminate_next && r.desired == Desired::Offline && r.state == ResourceState::OnlinePending {
+            // An offline (forced or not) reaches a resource that is still coming online at once,
+            // with Terminate: there is nothing to take offline gracefully yet, and waiting could
+            // last PendingTimeout.
+            if r.desired == Desired::Offline && r.state == ResourceState::OnlinePending && !r.terminating {
                 ready.calls.push(HostCall { id, resource: name.to_string(), call: Call::Terminate });
                 if let Some(r) = self.view.resources.get_mut(name) {
                     r.terminate_next = false;
+                    r.terminating = true;
                 }
             }
             return;

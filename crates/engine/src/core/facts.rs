@@ -79,6 +79,7 @@ impl Core {
         if !state.is_pending() {
             r.busy = false;
             r.terminate_next = false;
+            r.terminating = false;
         }
         if cause == Cause::HostDied {
             r.open = Opened::Closed;

@@ -56,6 +56,8 @@ pub struct Res {
     pub fail_requested: bool,
     /// The next offline skips the graceful path (FORCE_WITH_TERMINATION).
     pub terminate_next: bool,
+    /// A Terminate was sent and its outcome has not arrived.
+    pub terminating: bool,
 }
 
 impl Res {
@@ -75,6 +77,7 @@ impl Res {
             offline_flags: OfflineFlags::empty(),
             fail_requested: false,
             terminate_next: false,
+            terminating: false,
         }
     }
 
