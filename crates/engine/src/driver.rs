@@ -130,8 +130,11 @@ impl Engine {
         let snapshot = db.snapshot().map_err(db_err)?;
         let feed = db.watch(snapshot.revision).map_err(db_err)?;
         let clock = TokioClock::new();
-        let events = Arc::new(Events::default());
-        let mut core = Core::new(node);
+        // Event and operation numbers start from the start time in microseconds, so they keep
+        // increasing across restarts of the node (unless its clock steps back past them).
+        let base = numbering_base();
+        let events = Arc::new(Events::numbered_after(base));
+        let mut core = Core::new(node).numbering_operations_from(base + 1);
         let first = core.step(clock.now(), Input::Loaded { revision: snapshot.revision, records: snapshot.records });
         let core = Arc::new(Mutex::new(core));
         let (commands, commands_rx) = mpsc::unbounded_channel();
@@ -417,6 +420,14 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Microseconds since the Unix epoch: a number no earlier start of this node handed out.
+fn numbering_base() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2))
+        .unwrap_or(0)
 }
 
 /// Writes the built-in types a database lacks (a new database, or one from an older halo).

@@ -100,11 +100,16 @@ pub struct Events {
 
 impl Default for Events {
     fn default() -> Self {
-        Events { tx: broadcast::channel(HISTORY).0, history: Mutex::new((0, VecDeque::new())) }
+        Events::numbered_after(0)
     }
 }
 
 impl Events {
+    /// A stream whose first event is numbered `last + 1`.
+    pub fn numbered_after(last: u64) -> Self {
+        Events { tx: broadcast::channel(HISTORY).0, history: Mutex::new((last, VecDeque::new())) }
+    }
+
     /// Numbers and publishes an event.
     pub fn emit(&self, kind: EventKind) {
         let time_ms = std::time::SystemTime::now()

@@ -166,3 +166,22 @@ async fn concurrent_creates_share_the_id_block_and_all_land() {
     assert_eq!(ids.len(), 64, "every resource has its own id");
     engine.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn operation_ids_and_event_numbers_keep_increasing_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first_op, last_event) = {
+        let (engine, _db) = start(dir.path()).await;
+        engine.create_group("g", BTreeMap::new()).await.unwrap();
+        let op = engine.online_group("g", false).await.unwrap();
+        let last = engine.events().last_seq();
+        engine.stop().await.unwrap();
+        (op, last)
+    };
+    let (engine, _db) = start(dir.path()).await;
+    let op = engine.online_group("g", false).await.unwrap();
+    assert!(op > first_op, "operation {op} after a restart, {first_op} before");
+    let (past, _) = engine.events().subscribe(0);
+    assert!(past.iter().all(|e| e.seq > last_event), "event numbers went back: {} <= {last_event}", past[0].seq);
+    engine.stop().await.unwrap();
+}

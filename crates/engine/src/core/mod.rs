@@ -327,6 +327,13 @@ impl Core {
         }
     }
 
+    /// Numbers operations from `first` on (the driver passes a number that grows across
+    /// restarts, so that an operation id is never given out twice by one node).
+    pub fn numbering_operations_from(mut self, first: u64) -> Core {
+        self.ops.start_at(first);
+        self
+    }
+
     /// Takes one input at `now` and says what to do about it.
     pub fn step(&mut self, now: Time, input: Input) -> Ready {
         let mut ready = Ready::default();

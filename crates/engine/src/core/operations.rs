@@ -29,6 +29,11 @@ pub(super) struct Operations {
 }
 
 impl Operations {
+    /// The next operation gets `first`.
+    pub(super) fn start_at(&mut self, first: u64) {
+        self.last = first.saturating_sub(1);
+    }
+
     /// Marks the operations that name `resource` for settling.
     pub(super) fn touched(&mut self, resource: &str) {
         if let Some(ids) = self.by_resource.get(resource) {
