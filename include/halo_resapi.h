@@ -85,6 +85,7 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_INVALID_DATA                                                     13L
 #define ERROR_NOT_SUPPORTED                                                    50L
 #define ERROR_INVALID_PARAMETER                                                87L
+#define ERROR_DISK_FULL                                                        112L
 #define ERROR_CALL_NOT_IMPLEMENTED                                             120L
 #define ERROR_INSUFFICIENT_BUFFER                                              122L
 #define ERROR_MOD_NOT_FOUND                                                    126L
