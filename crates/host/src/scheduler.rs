@@ -1,4 +1,4 @@
-//! One timer heap for the whole host: health polls, pending timeouts, deadlock checks and the
+//! One timer heap for the whole host: health polls, pending timeouts, the deadlock check and the
 //! lease, for every resource. A single thread sleeps until the earliest deadline; there is no
 //! thread or task per resource.
 
@@ -19,8 +19,8 @@ pub(crate) enum Timer {
     IsAlive { id: ResourceId, generation: u64 },
     /// PendingTimeout: fires if no report arrived after the `report_seq`-th.
     Pending { id: ResourceId, generation: u64, report_seq: u64 },
-    /// DeadlockTimeout of the call with sequence number `call_seq`.
-    Deadlock { id: ResourceId, call_seq: u64 },
+    /// Time to check the calls in flight against their DeadlockTimeout (recurring).
+    DeadlockCheck,
     /// Lease deadline of renewal `renewal`.
     Lease { renewal: u64 },
     /// Time to tell the parent this host is alive.

@@ -29,7 +29,6 @@ use resapi::{
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::thread;
@@ -40,41 +39,102 @@ use std::time::{Duration, Instant};
 const CALL_THREADS: usize = 16;
 /// Threads running Terminate, apart from the others so that a busy resource can be stopped.
 const TERMINATE_THREADS: usize = 4;
+/// How often the calls in flight are checked against their DeadlockTimeout: a hung call is
+/// reported at most this long after its deadline. One recurring check instead of a timer per
+/// call keeps the heap small (a timer per call meant ~650,000 stale entries at 10,000 resources).
+const DEADLOCK_CHECK: Duration = Duration::from_millis(250);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A fixed set of threads taking jobs from one queue.
-struct Pool {
-    tx: Mutex<mpsc::Sender<Job>>,
+/// A fixed set of threads taking tasks from one queue. Tasks are plain values (no boxed closure
+/// per call), a batch is queued under one lock, and a sleeping thread is woken only when there is
+/// work and nobody awake to take it: a futex wake per health poll was most of the host's CPU.
+struct Pool<T> {
+    shared: Arc<PoolShared<T>>,
 }
 
-impl Pool {
-    fn new(name: &str, threads: usize) -> std::io::Result<Pool> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
-                loop {
-                    let job = lock(&rx).recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })?;
-        }
-        Ok(Pool { tx: Mutex::new(tx) })
+struct PoolShared<T> {
+    queue: Mutex<PoolQueue<T>>,
+    ready: Condvar,
+}
+
+struct PoolQueue<T> {
+    tasks: VecDeque<T>,
+    /// Threads waiting on `ready`: with none, a notify would be a wasted system call.
+    idle: usize,
+    closed: bool,
+}
+
+impl<T: Send + 'static> Pool<T> {
+    fn new() -> Pool<T> {
+        let queue = PoolQueue { tasks: VecDeque::new(), idle: 0, closed: false };
+        Pool { shared: Arc::new(PoolShared { queue: Mutex::new(queue), ready: Condvar::new() }) }
     }
 
-    fn run(&self, job: impl FnOnce() + Send + 'static) {
-        // Sending fails only once every worker thread has gone, i.e. while the process exits.
-        let _ = lock(&self.tx).send(Box::new(job));
+    /// Starts `threads` threads; `run` gets the thread's index (below `threads`) and a task.
+    fn start(&self, name: &str, threads: usize, run: impl Fn(usize, T) + Send + Sync + 'static) -> std::io::Result<()> {
+        let run = Arc::new(run);
+        for i in 0..threads {
+            let (shared, run) = (self.shared.clone(), run.clone());
+            thread::Builder::new().name(format!("{name}-{i}")).spawn(move || shared.work(i, &*run))?;
+        }
+        Ok(())
     }
+
+    fn run(&self, task: T) {
+        self.run_all(std::iter::once(task));
+    }
+
+    fn run_all(&self, tasks: impl IntoIterator<Item = T>) {
+        let mut q = lock(&self.shared.queue);
+        let was_empty = q.tasks.is_empty();
+        q.tasks.extend(tasks);
+        // A non-empty queue already has a thread on its way: it wakes the next if more remain.
+        if was_empty && !q.tasks.is_empty() && q.idle > 0 {
+            self.shared.ready.notify_one();
+        }
+    }
+}
+
+impl<T> PoolShared<T> {
+    fn work(&self, index: usize, run: &dyn Fn(usize, T)) {
+        let mut q = lock(&self.queue);
+        loop {
+            if let Some(task) = q.tasks.pop_front() {
+                // More waiting: wake a helper, so that a long task here does not hold them up.
+                if !q.tasks.is_empty() && q.idle > 0 {
+                    self.ready.notify_one();
+                }
+                drop(q);
+                run(index, task);
+                q = lock(&self.queue);
+            } else if q.closed {
+                return;
+            } else {
+                q.idle += 1;
+                q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.idle -= 1;
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // Idle threads end; threads stuck in hung calls stay until the process exits.
+        lock(&self.shared.queue).closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+/// A terminate for a terminator thread: the resource and the final state to record.
+struct TerminateTask {
+    slot: Arc<Slot>,
+    end: ResourceState,
+    status: Status,
+    cause: Cause,
 }
 
 /// The work a resource's queue holds.
@@ -143,8 +203,6 @@ struct Slot {
     timeouts: Mutex<Timeouts>,
     queue: Mutex<(VecDeque<Call>, bool)>,
     life: Mutex<Life>,
-    /// The call running now: its sequence number, entry point, and start.
-    in_call: Mutex<Option<(u64, &'static str, Instant)>>,
     /// Signalled when a terminate finishes.
     terminated_cv: Condvar,
 }
@@ -153,6 +211,17 @@ impl Slot {
     fn timeouts(&self) -> Timeouts {
         *lock(&self.timeouts)
     }
+}
+
+/// An entry-point call running on a call thread.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: ResourceId,
+    entry: &'static str,
+    started: Instant,
+    deadline: Instant,
+    /// Reported as a deadlock already: once is enough, the parent kills the host.
+    reported: bool,
 }
 
 /// Everything the host process holds.
@@ -168,10 +237,12 @@ struct Host {
     slots: RwLock<HashMap<ResourceId, Arc<Slot>>>,
     types: Mutex<HashMap<String, Arc<dyn ResourceType>>>,
     libraries: Mutex<HashMap<String, Arc<NativeLibrary>>>,
-    calls: Pool,
-    terminators: Pool,
+    /// Resources whose queue needs draining.
+    calls: Pool<Arc<Slot>>,
+    terminators: Pool<TerminateTask>,
     scheduler: OnceLock<Arc<Scheduler>>,
-    call_seq: AtomicU64,
+    /// The call each call thread runs, by thread index.
+    in_flight: Box<[Mutex<Option<InFlight>>]>,
     lease: Mutex<(u64, Option<Instant>)>,
     me: Weak<Host>,
 }
@@ -237,7 +308,6 @@ impl Host {
                         terminating: false,
                         closing: false,
                     }),
-                    in_call: Mutex::new(None),
                     terminated_cv: Condvar::new(),
                 });
                 {
@@ -322,16 +392,12 @@ impl Host {
             !std::mem::replace(&mut q.1, true)
         };
         if start {
-            let (host, slot) = (self.me.clone(), slot.clone());
-            self.calls.run(move || {
-                if let Some(host) = host.upgrade() {
-                    host.drain(&slot);
-                }
-            });
+            self.calls.run(slot.clone());
         }
     }
 
-    fn drain(&self, slot: &Arc<Slot>) {
+    /// Runs the resource's queued calls on call thread `thread`.
+    fn drain(&self, slot: &Arc<Slot>, thread: usize) {
         loop {
             let call = {
                 let mut q = lock(&slot.queue);
@@ -343,19 +409,23 @@ impl Host {
                     }
                 }
             };
-            self.run_call(slot, call);
+            self.run_call(slot, call, thread);
         }
     }
 
-    fn run_call(&self, slot: &Arc<Slot>, call: Call) {
+    fn run_call(&self, slot: &Arc<Slot>, call: Call, thread: usize) {
         let entry = call.entry_point();
-        let seq = self.call_seq.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        *lock(&slot.in_call) = Some((seq, entry, started));
-        let deadlock = Duration::from_millis(slot.timeouts().deadlock_ms.into());
-        self.schedule(started + deadlock, Timer::Deadlock { id: slot.id, call_seq: seq });
+        let deadline = started + ms(slot.timeouts().deadlock_ms);
+        // Only the deadlock check reads another thread's cell, so the lock is uncontended.
+        let cell = self.in_flight.get(thread);
+        if let Some(cell) = cell {
+            *lock(cell) = Some(InFlight { id: slot.id, entry, started, deadline, reported: false });
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.execute(slot, call)));
-        *lock(&slot.in_call) = None;
+        if let Some(cell) = cell {
+            *lock(cell) = None;
+        }
         if outcome.is_err() {
             // An exception escaping an entry point takes the monitor down (WSFC: RHS terminates);
             // the parent sees the exit and recovers every resource this host held.
@@ -654,12 +724,7 @@ impl Host {
             life.generation += 1;
             life.state = end; // Polls and reports stop counting now; the fact follows the terminate.
         }
-        let (host, slot) = (self.me.clone(), slot.clone());
-        self.terminators.run(move || {
-            if let Some(host) = host.upgrade() {
-                host.finish_terminate(&slot, end, status, cause);
-            }
-        });
+        self.terminators.run(TerminateTask { slot: slot.clone(), end, status, cause });
     }
 
     fn finish_terminate(&self, slot: &Slot, end: ResourceState, status: Status, cause: Cause) {
@@ -772,17 +837,28 @@ impl Host {
                 let end = if op == Op::Online { ResourceState::Failed } else { ResourceState::Offline };
                 self.terminate_then(&slot, end, Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout);
             }
-            Timer::Deadlock { id, call_seq } => {
-                let Some(slot) = self.slot(id) else { return };
-                if let Some((seq, entry, started)) = *lock(&slot.in_call)
-                    && seq == call_seq
-                {
-                    self.send(FromHost::Deadlock {
-                        id,
-                        entry_point: entry.to_string(),
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    });
+            Timer::DeadlockCheck => {
+                let now = Instant::now();
+                for cell in self.in_flight.iter() {
+                    let hung = {
+                        let mut call = lock(cell);
+                        match call.as_mut() {
+                            Some(c) if !c.reported && c.deadline <= now => {
+                                c.reported = true;
+                                Some(*c)
+                            }
+                            _ => None,
+                        }
+                    };
+                    if let Some(c) = hung {
+                        self.send(FromHost::Deadlock {
+                            id: c.id,
+                            entry_point: c.entry.to_string(),
+                            elapsed_ms: u64::try_from(now.duration_since(c.started).as_millis()).unwrap_or(u64::MAX),
+                        });
+                    }
                 }
+                self.schedule(now + DEADLOCK_CHECK, Timer::DeadlockCheck);
             }
             Timer::Heartbeat => {
                 self.send(FromHost::Heartbeat);
@@ -950,21 +1026,35 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
             }
         }
     })?;
-    let calls = Pool::new("halo-host-call", CALL_THREADS)?;
-    let terminators = Pool::new("halo-host-term", TERMINATE_THREADS)?;
     let host = Arc::new_cyclic(|me| Host {
         facts: Mutex::new(facts_tx),
         slots: RwLock::new(HashMap::new()),
         types: Mutex::new(HashMap::new()),
         libraries: Mutex::new(HashMap::new()),
-        calls,
-        terminators,
+        calls: Pool::new(),
+        terminators: Pool::new(),
         scheduler: OnceLock::new(),
-        call_seq: AtomicU64::new(0),
+        in_flight: (0..CALL_THREADS).map(|_| Mutex::new(None)).collect(),
         lease: Mutex::new((0, None)),
         me: me.clone(),
     });
     let weak = Arc::downgrade(&host);
+    host.calls.start("halo-host-call", CALL_THREADS, {
+        let host = weak.clone();
+        move |thread, slot| {
+            if let Some(h) = host.upgrade() {
+                h.drain(&slot, thread);
+            }
+        }
+    })?;
+    host.terminators.start("halo-host-term", TERMINATE_THREADS, {
+        let host = weak.clone();
+        move |_, t: TerminateTask| {
+            if let Some(h) = host.upgrade() {
+                h.finish_terminate(&t.slot, t.end, t.status, t.cause);
+            }
+        }
+    })?;
     let scheduler = Scheduler::start(move |timer| {
         if let Some(h) = weak.upgrade() {
             h.fire(timer);
@@ -973,6 +1063,7 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     let _ = host.scheduler.set(scheduler.clone());
     host.send(FromHost::Hello { version: protocol::PROTOCOL_VERSION, pid: std::process::id() });
     host.schedule(Instant::now() + Duration::from_millis(protocol::HEARTBEAT_MS), Timer::Heartbeat);
+    host.schedule(Instant::now() + DEADLOCK_CHECK, Timer::DeadlockCheck);
 
     let result = loop {
         match protocol::read_frame::<ToHost>(&mut input) {
