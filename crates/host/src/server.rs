@@ -8,7 +8,7 @@
 //!   which the host terminates the resource (Failed for online, Offline for offline, with
 //!   `ERROR_RESOURCE_CALL_TIMED_OUT`); after a terminate the callbacks answer `Terminate`;
 //! - an online error terminates and fails the resource, an offline error terminates it offline;
-//! - while online, LooksAlive and IsAlive are polled from one timer heap; LooksAlive false
+//! - while online, LooksAlive and IsAlive are polled from one timer queue; LooksAlive false
 //!   escalates to IsAlive at once; IsAlive false fails and terminates; SignalFailure asks IsAlive;
 //! - a call running past DeadlockTimeout is reported so the parent kills this process;
 //! - when the parent goes away, or its lease is not renewed in time, every resource is
@@ -41,16 +41,23 @@ const CALL_THREADS: usize = 16;
 const TERMINATE_THREADS: usize = 4;
 /// How often the calls in flight are checked against their DeadlockTimeout: a hung call is
 /// reported at most this long after its deadline. One recurring check instead of a timer per
-/// call keeps the heap small (a timer per call meant ~650,000 stale entries at 10,000 resources).
+/// call keeps the timer queue small (a timer per call meant ~650,000 stale entries at 10,000 resources).
 const DEADLOCK_CHECK: Duration = Duration::from_millis(250);
+/// How late a health poll may run so that polls due close together share one wake-up of the
+/// timer thread and one of a call thread (a 32nd of shorter periods, so short polls stay close).
+const POLL_SLACK: Duration = Duration::from_millis(10);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fixed set of threads taking tasks from one queue. Tasks are plain values (no boxed closure
-/// per call), a batch is queued under one lock, and a sleeping thread is woken only when there is
-/// work and nobody awake to take it: a futex wake per health poll was most of the host's CPU.
+/// per call), a batch is queued under one lock, and at most one sleeping thread is on its way at
+/// a time: a futex wake per health poll was most of the host's CPU.
+///
+/// Whoever leaves tasks queued (a push, or a thread taking one of several) wakes a helper unless
+/// one is already coming, so a task waits behind a slow or hung call only while every thread is
+/// busy; a batch of quick calls is run by the few threads that arrive while it lasts.
 struct Pool<T> {
     shared: Arc<PoolShared<T>>,
 }
@@ -63,13 +70,24 @@ struct PoolShared<T> {
 struct PoolQueue<T> {
     tasks: VecDeque<T>,
     /// Threads waiting on `ready`: with none, a notify would be a wasted system call.
-    idle: usize,
+    sleeping: usize,
+    /// A thread was notified and has not taken the lock yet: it will take the next task.
+    waking: bool,
     closed: bool,
+}
+
+impl<T> PoolQueue<T> {
+    fn wake_helper(&mut self, ready: &Condvar) {
+        if !self.tasks.is_empty() && self.sleeping > 0 && !self.waking {
+            self.waking = true;
+            ready.notify_one();
+        }
+    }
 }
 
 impl<T: Send + 'static> Pool<T> {
     fn new() -> Pool<T> {
-        let queue = PoolQueue { tasks: VecDeque::new(), idle: 0, closed: false };
+        let queue = PoolQueue { tasks: VecDeque::new(), sleeping: 0, waking: false, closed: false };
         Pool { shared: Arc::new(PoolShared { queue: Mutex::new(queue), ready: Condvar::new() }) }
     }
 
@@ -89,12 +107,8 @@ impl<T: Send + 'static> Pool<T> {
 
     fn run_all(&self, tasks: impl IntoIterator<Item = T>) {
         let mut q = lock(&self.shared.queue);
-        let was_empty = q.tasks.is_empty();
         q.tasks.extend(tasks);
-        // A non-empty queue already has a thread on its way: it wakes the next if more remain.
-        if was_empty && !q.tasks.is_empty() && q.idle > 0 {
-            self.shared.ready.notify_one();
-        }
+        q.wake_helper(&self.shared.ready);
     }
 }
 
@@ -103,19 +117,20 @@ impl<T> PoolShared<T> {
         let mut q = lock(&self.queue);
         loop {
             if let Some(task) = q.tasks.pop_front() {
-                // More waiting: wake a helper, so that a long task here does not hold them up.
-                if !q.tasks.is_empty() && q.idle > 0 {
-                    self.ready.notify_one();
-                }
+                // More waiting: a helper, so that a long task here does not hold them up.
+                q.wake_helper(&self.ready);
                 drop(q);
                 run(index, task);
                 q = lock(&self.queue);
             } else if q.closed {
                 return;
             } else {
-                q.idle += 1;
+                q.sleeping += 1;
                 q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
-                q.idle -= 1;
+                q.sleeping -= 1;
+                // Whether notified or not, a thread is here now; a spurious wake-up at worst lets
+                // a second helper be woken.
+                q.waking = false;
             }
         }
     }
@@ -263,6 +278,12 @@ impl Host {
         }
     }
 
+    fn schedule_coarse(&self, when: Instant, slack: Duration, timer: Timer) {
+        if let Some(s) = self.scheduler.get() {
+            s.at_coarse(when, slack, timer);
+        }
+    }
+
     fn reject(&self, id: ResourceId, status: Status, message: String) {
         self.send(FromHost::Rejected { id, status: status.0, message });
     }
@@ -386,14 +407,17 @@ impl Host {
     // ---- the per-resource queue ----
 
     fn enqueue(&self, slot: &Arc<Slot>, call: Call) {
-        let start = {
-            let mut q = lock(&slot.queue);
-            q.0.push_back(call);
-            !std::mem::replace(&mut q.1, true)
-        };
-        if start {
+        if Self::push_call(slot, call) {
             self.calls.run(slot.clone());
         }
+    }
+
+    /// Queues a call; true when no drain of this resource is running or queued, so the caller
+    /// must start one.
+    fn push_call(slot: &Slot, call: Call) -> bool {
+        let mut q = lock(&slot.queue);
+        q.0.push_back(call);
+        !std::mem::replace(&mut q.1, true)
     }
 
     /// Runs the resource's queued calls on call thread `thread`.
@@ -791,7 +815,8 @@ impl Host {
         } else {
             (t.looks_alive_ms, Timer::LooksAlive { id: slot.id, generation })
         };
-        self.schedule(Instant::now() + ms(period), timer);
+        let period = ms(period);
+        self.schedule_coarse(Instant::now() + period, POLL_SLACK.min(period / 32), timer);
     }
 
     fn check_is_alive(&self, slot: &Arc<Slot>, resource: &dyn Resource, generation: u64) {
@@ -805,20 +830,36 @@ impl Host {
 
     // ---- timers ----
 
+    /// Timers due at once: the polls among them reach the call threads as one batch.
+    fn fire_all(&self, due: &[Timer]) {
+        let mut drains = Vec::new();
+        for &timer in due {
+            match timer {
+                Timer::LooksAlive { id, generation } | Timer::IsAlive { id, generation } => {
+                    let Some(slot) = self.slot(id) else { continue };
+                    if !self.still_online(&slot, generation) {
+                        continue;
+                    }
+                    let call = if matches!(timer, Timer::LooksAlive { .. }) {
+                        Call::LooksAlive { generation }
+                    } else {
+                        Call::IsAlive { generation }
+                    };
+                    if Self::push_call(&slot, call) {
+                        drains.push(slot);
+                    }
+                }
+                other => self.fire(other),
+            }
+        }
+        self.calls.run_all(drains);
+    }
+
+    /// A timer other than a poll.
     fn fire(&self, timer: Timer) {
         match timer {
-            Timer::LooksAlive { id, generation } | Timer::IsAlive { id, generation } => {
-                let Some(slot) = self.slot(id) else { return };
-                if !self.still_online(&slot, generation) {
-                    return;
-                }
-                let call = if matches!(timer, Timer::LooksAlive { .. }) {
-                    Call::LooksAlive { generation }
-                } else {
-                    Call::IsAlive { generation }
-                };
-                self.enqueue(&slot, call);
-            }
+            // Batched by fire_all.
+            Timer::LooksAlive { .. } | Timer::IsAlive { .. } => self.fire_all(&[timer]),
             Timer::Pending { id, generation, report_seq } => {
                 let Some(slot) = self.slot(id) else { return };
                 let op = {
@@ -1055,9 +1096,9 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
             }
         }
     })?;
-    let scheduler = Scheduler::start(move |timer| {
+    let scheduler = Scheduler::start(move |due| {
         if let Some(h) = weak.upgrade() {
-            h.fire(timer);
+            h.fire_all(due);
         }
     })?;
     let _ = host.scheduler.set(scheduler.clone());
