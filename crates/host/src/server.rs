@@ -1122,3 +1122,41 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     let _ = writer.join();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool wakes one helper at a time: a task that blocks must still not hold up the tasks
+    /// queued behind it while other threads are free.
+    #[test]
+    fn a_blocked_task_does_not_hold_up_the_rest_of_its_batch() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let (done_tx, done_rx) = mpsc::channel::<u32>();
+        let done_tx = Mutex::new(done_tx);
+        let pool = Pool::new();
+        pool.start("test-pool", 3, move |_, task: u32| {
+            if task == 0 {
+                let _ = lock(&release_rx).recv();
+            }
+            let _ = lock(&done_tx).send(task);
+        })
+        .unwrap();
+        // Only threads woken by the policy under test may take the tasks: wait for all to sleep.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(&pool.shared.queue).sleeping < 3 {
+            assert!(Instant::now() < deadline, "pool threads did not start");
+            thread::yield_now();
+        }
+        pool.run_all(0..6);
+        let mut done: Vec<u32> = (1..6).map(|_| done_rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        done.sort_unstable();
+        assert_eq!(done, [1, 2, 3, 4, 5]);
+        // A later single task gets a thread too, with task 0 still blocked.
+        pool.run(6);
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 6);
+        release_tx.send(()).unwrap();
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+    }
+}
