@@ -8,7 +8,7 @@
 //!   which the host terminates the resource (Failed for online, Offline for offline, with
 //!   `ERROR_RESOURCE_CALL_TIMED_OUT`); after a terminate the callbacks answer `Terminate`;
 //! - an online error terminates and fails the resource, an offline error terminates it offline;
-//! - while online, LooksAlive and IsAlive are polled from one timer heap; LooksAlive false
+//! - while online, LooksAlive and IsAlive are polled from one timer queue; LooksAlive false
 //!   escalates to IsAlive at once; IsAlive false fails and terminates; SignalFailure asks IsAlive;
 //! - a call running past DeadlockTimeout is reported so the parent kills this process;
 //! - when the parent goes away, or its lease is not renewed in time, every resource is
@@ -29,7 +29,6 @@ use resapi::{
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::thread;
@@ -40,41 +39,117 @@ use std::time::{Duration, Instant};
 const CALL_THREADS: usize = 16;
 /// Threads running Terminate, apart from the others so that a busy resource can be stopped.
 const TERMINATE_THREADS: usize = 4;
+/// How often the calls in flight are checked against their DeadlockTimeout: a hung call is
+/// reported at most this long after its deadline. One recurring check instead of a timer per
+/// call keeps the timer queue small (a timer per call meant ~650,000 stale entries at 10,000 resources).
+const DEADLOCK_CHECK: Duration = Duration::from_millis(250);
+/// How late a health poll may run so that polls due close together share one wake-up of the
+/// timer thread and one of a call thread (a 32nd of shorter periods, so short polls stay close).
+const POLL_SLACK: Duration = Duration::from_millis(10);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A fixed set of threads taking jobs from one queue.
-struct Pool {
-    tx: Mutex<mpsc::Sender<Job>>,
+/// A fixed set of threads taking tasks from one queue. Tasks are plain values (no boxed closure
+/// per call), a batch is queued under one lock, and at most one sleeping thread is on its way at
+/// a time: a futex wake per health poll was most of the host's CPU.
+///
+/// Whoever leaves tasks queued (a push, or a thread taking one of several) wakes a helper unless
+/// one is already coming, so a task waits behind a slow or hung call only while every thread is
+/// busy; a batch of quick calls is run by the few threads that arrive while it lasts.
+struct Pool<T> {
+    shared: Arc<PoolShared<T>>,
 }
 
-impl Pool {
-    fn new(name: &str, threads: usize) -> std::io::Result<Pool> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
-                loop {
-                    let job = lock(&rx).recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
-            })?;
+struct PoolShared<T> {
+    queue: Mutex<PoolQueue<T>>,
+    ready: Condvar,
+}
+
+struct PoolQueue<T> {
+    tasks: VecDeque<T>,
+    /// Threads waiting on `ready`: with none, a notify would be a wasted system call.
+    sleeping: usize,
+    /// A thread was notified and has not taken the lock yet: it will take the next task.
+    waking: bool,
+    closed: bool,
+}
+
+impl<T> PoolQueue<T> {
+    fn wake_helper(&mut self, ready: &Condvar) {
+        if !self.tasks.is_empty() && self.sleeping > 0 && !self.waking {
+            self.waking = true;
+            ready.notify_one();
         }
-        Ok(Pool { tx: Mutex::new(tx) })
+    }
+}
+
+impl<T: Send + 'static> Pool<T> {
+    fn new() -> Pool<T> {
+        let queue = PoolQueue { tasks: VecDeque::new(), sleeping: 0, waking: false, closed: false };
+        Pool { shared: Arc::new(PoolShared { queue: Mutex::new(queue), ready: Condvar::new() }) }
     }
 
-    fn run(&self, job: impl FnOnce() + Send + 'static) {
-        // Sending fails only once every worker thread has gone, i.e. while the process exits.
-        let _ = lock(&self.tx).send(Box::new(job));
+    /// Starts `threads` threads; `run` gets the thread's index (below `threads`) and a task.
+    fn start(&self, name: &str, threads: usize, run: impl Fn(usize, T) + Send + Sync + 'static) -> std::io::Result<()> {
+        let run = Arc::new(run);
+        for i in 0..threads {
+            let (shared, run) = (self.shared.clone(), run.clone());
+            thread::Builder::new().name(format!("{name}-{i}")).spawn(move || shared.work(i, &*run))?;
+        }
+        Ok(())
     }
+
+    fn run(&self, task: T) {
+        self.run_all(std::iter::once(task));
+    }
+
+    fn run_all(&self, tasks: impl IntoIterator<Item = T>) {
+        let mut q = lock(&self.shared.queue);
+        q.tasks.extend(tasks);
+        q.wake_helper(&self.shared.ready);
+    }
+}
+
+impl<T> PoolShared<T> {
+    fn work(&self, index: usize, run: &dyn Fn(usize, T)) {
+        let mut q = lock(&self.queue);
+        loop {
+            if let Some(task) = q.tasks.pop_front() {
+                // More waiting: a helper, so that a long task here does not hold them up.
+                q.wake_helper(&self.ready);
+                drop(q);
+                run(index, task);
+                q = lock(&self.queue);
+            } else if q.closed {
+                return;
+            } else {
+                q.sleeping += 1;
+                q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner());
+                q.sleeping -= 1;
+                // Whether notified or not, a thread is here now; a spurious wake-up at worst lets
+                // a second helper be woken.
+                q.waking = false;
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // Idle threads end; threads stuck in hung calls stay until the process exits.
+        lock(&self.shared.queue).closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+/// A terminate for a terminator thread: the resource and the final state to record.
+struct TerminateTask {
+    slot: Arc<Slot>,
+    end: ResourceState,
+    status: Status,
+    cause: Cause,
 }
 
 /// The work a resource's queue holds.
@@ -143,8 +218,6 @@ struct Slot {
     timeouts: Mutex<Timeouts>,
     queue: Mutex<(VecDeque<Call>, bool)>,
     life: Mutex<Life>,
-    /// The call running now: its sequence number, entry point, and start.
-    in_call: Mutex<Option<(u64, &'static str, Instant)>>,
     /// Signalled when a terminate finishes.
     terminated_cv: Condvar,
 }
@@ -153,6 +226,17 @@ impl Slot {
     fn timeouts(&self) -> Timeouts {
         *lock(&self.timeouts)
     }
+}
+
+/// An entry-point call running on a call thread.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    id: ResourceId,
+    entry: &'static str,
+    started: Instant,
+    deadline: Instant,
+    /// Reported as a deadlock already: once is enough, the parent kills the host.
+    reported: bool,
 }
 
 /// Everything the host process holds.
@@ -168,10 +252,12 @@ struct Host {
     slots: RwLock<HashMap<ResourceId, Arc<Slot>>>,
     types: Mutex<HashMap<String, Arc<dyn ResourceType>>>,
     libraries: Mutex<HashMap<String, Arc<NativeLibrary>>>,
-    calls: Pool,
-    terminators: Pool,
+    /// Resources whose queue needs draining.
+    calls: Pool<Arc<Slot>>,
+    terminators: Pool<TerminateTask>,
     scheduler: OnceLock<Arc<Scheduler>>,
-    call_seq: AtomicU64,
+    /// The call each call thread runs, by thread index.
+    in_flight: Box<[Mutex<Option<InFlight>>]>,
     lease: Mutex<(u64, Option<Instant>)>,
     me: Weak<Host>,
 }
@@ -189,6 +275,12 @@ impl Host {
     fn schedule(&self, when: Instant, timer: Timer) {
         if let Some(s) = self.scheduler.get() {
             s.at(when, timer);
+        }
+    }
+
+    fn schedule_coarse(&self, when: Instant, slack: Duration, timer: Timer) {
+        if let Some(s) = self.scheduler.get() {
+            s.at_coarse(when, slack, timer);
         }
     }
 
@@ -237,7 +329,6 @@ impl Host {
                         terminating: false,
                         closing: false,
                     }),
-                    in_call: Mutex::new(None),
                     terminated_cv: Condvar::new(),
                 });
                 {
@@ -316,22 +407,21 @@ impl Host {
     // ---- the per-resource queue ----
 
     fn enqueue(&self, slot: &Arc<Slot>, call: Call) {
-        let start = {
-            let mut q = lock(&slot.queue);
-            q.0.push_back(call);
-            !std::mem::replace(&mut q.1, true)
-        };
-        if start {
-            let (host, slot) = (self.me.clone(), slot.clone());
-            self.calls.run(move || {
-                if let Some(host) = host.upgrade() {
-                    host.drain(&slot);
-                }
-            });
+        if Self::push_call(slot, call) {
+            self.calls.run(slot.clone());
         }
     }
 
-    fn drain(&self, slot: &Arc<Slot>) {
+    /// Queues a call; true when no drain of this resource is running or queued, so the caller
+    /// must start one.
+    fn push_call(slot: &Slot, call: Call) -> bool {
+        let mut q = lock(&slot.queue);
+        q.0.push_back(call);
+        !std::mem::replace(&mut q.1, true)
+    }
+
+    /// Runs the resource's queued calls on call thread `thread`.
+    fn drain(&self, slot: &Arc<Slot>, thread: usize) {
         loop {
             let call = {
                 let mut q = lock(&slot.queue);
@@ -343,19 +433,23 @@ impl Host {
                     }
                 }
             };
-            self.run_call(slot, call);
+            self.run_call(slot, call, thread);
         }
     }
 
-    fn run_call(&self, slot: &Arc<Slot>, call: Call) {
+    fn run_call(&self, slot: &Arc<Slot>, call: Call, thread: usize) {
         let entry = call.entry_point();
-        let seq = self.call_seq.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        *lock(&slot.in_call) = Some((seq, entry, started));
-        let deadlock = Duration::from_millis(slot.timeouts().deadlock_ms.into());
-        self.schedule(started + deadlock, Timer::Deadlock { id: slot.id, call_seq: seq });
+        let deadline = started + ms(slot.timeouts().deadlock_ms);
+        // Only the deadlock check reads another thread's cell, so the lock is uncontended.
+        let cell = self.in_flight.get(thread);
+        if let Some(cell) = cell {
+            *lock(cell) = Some(InFlight { id: slot.id, entry, started, deadline, reported: false });
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| self.execute(slot, call)));
-        *lock(&slot.in_call) = None;
+        if let Some(cell) = cell {
+            *lock(cell) = None;
+        }
         if outcome.is_err() {
             // An exception escaping an entry point takes the monitor down (WSFC: RHS terminates);
             // the parent sees the exit and recovers every resource this host held.
@@ -654,12 +748,7 @@ impl Host {
             life.generation += 1;
             life.state = end; // Polls and reports stop counting now; the fact follows the terminate.
         }
-        let (host, slot) = (self.me.clone(), slot.clone());
-        self.terminators.run(move || {
-            if let Some(host) = host.upgrade() {
-                host.finish_terminate(&slot, end, status, cause);
-            }
-        });
+        self.terminators.run(TerminateTask { slot: slot.clone(), end, status, cause });
     }
 
     fn finish_terminate(&self, slot: &Slot, end: ResourceState, status: Status, cause: Cause) {
@@ -726,7 +815,8 @@ impl Host {
         } else {
             (t.looks_alive_ms, Timer::LooksAlive { id: slot.id, generation })
         };
-        self.schedule(Instant::now() + ms(period), timer);
+        let period = ms(period);
+        self.schedule_coarse(Instant::now() + period, POLL_SLACK.min(period / 32), timer);
     }
 
     fn check_is_alive(&self, slot: &Arc<Slot>, resource: &dyn Resource, generation: u64) {
@@ -740,20 +830,36 @@ impl Host {
 
     // ---- timers ----
 
+    /// Timers due at once: the polls among them reach the call threads as one batch.
+    fn fire_all(&self, due: &[Timer]) {
+        let mut drains = Vec::new();
+        for &timer in due {
+            match timer {
+                Timer::LooksAlive { id, generation } | Timer::IsAlive { id, generation } => {
+                    let Some(slot) = self.slot(id) else { continue };
+                    if !self.still_online(&slot, generation) {
+                        continue;
+                    }
+                    let call = if matches!(timer, Timer::LooksAlive { .. }) {
+                        Call::LooksAlive { generation }
+                    } else {
+                        Call::IsAlive { generation }
+                    };
+                    if Self::push_call(&slot, call) {
+                        drains.push(slot);
+                    }
+                }
+                other => self.fire(other),
+            }
+        }
+        self.calls.run_all(drains);
+    }
+
+    /// A timer other than a poll.
     fn fire(&self, timer: Timer) {
         match timer {
-            Timer::LooksAlive { id, generation } | Timer::IsAlive { id, generation } => {
-                let Some(slot) = self.slot(id) else { return };
-                if !self.still_online(&slot, generation) {
-                    return;
-                }
-                let call = if matches!(timer, Timer::LooksAlive { .. }) {
-                    Call::LooksAlive { generation }
-                } else {
-                    Call::IsAlive { generation }
-                };
-                self.enqueue(&slot, call);
-            }
+            // Batched by fire_all.
+            Timer::LooksAlive { .. } | Timer::IsAlive { .. } => self.fire_all(&[timer]),
             Timer::Pending { id, generation, report_seq } => {
                 let Some(slot) = self.slot(id) else { return };
                 let op = {
@@ -772,17 +878,28 @@ impl Host {
                 let end = if op == Op::Online { ResourceState::Failed } else { ResourceState::Offline };
                 self.terminate_then(&slot, end, Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout);
             }
-            Timer::Deadlock { id, call_seq } => {
-                let Some(slot) = self.slot(id) else { return };
-                if let Some((seq, entry, started)) = *lock(&slot.in_call)
-                    && seq == call_seq
-                {
-                    self.send(FromHost::Deadlock {
-                        id,
-                        entry_point: entry.to_string(),
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    });
+            Timer::DeadlockCheck => {
+                let now = Instant::now();
+                for cell in self.in_flight.iter() {
+                    let hung = {
+                        let mut call = lock(cell);
+                        match call.as_mut() {
+                            Some(c) if !c.reported && c.deadline <= now => {
+                                c.reported = true;
+                                Some(*c)
+                            }
+                            _ => None,
+                        }
+                    };
+                    if let Some(c) = hung {
+                        self.send(FromHost::Deadlock {
+                            id: c.id,
+                            entry_point: c.entry.to_string(),
+                            elapsed_ms: u64::try_from(now.duration_since(c.started).as_millis()).unwrap_or(u64::MAX),
+                        });
+                    }
                 }
+                self.schedule(now + DEADLOCK_CHECK, Timer::DeadlockCheck);
             }
             Timer::Heartbeat => {
                 self.send(FromHost::Heartbeat);
@@ -950,29 +1067,44 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
             }
         }
     })?;
-    let calls = Pool::new("halo-host-call", CALL_THREADS)?;
-    let terminators = Pool::new("halo-host-term", TERMINATE_THREADS)?;
     let host = Arc::new_cyclic(|me| Host {
         facts: Mutex::new(facts_tx),
         slots: RwLock::new(HashMap::new()),
         types: Mutex::new(HashMap::new()),
         libraries: Mutex::new(HashMap::new()),
-        calls,
-        terminators,
+        calls: Pool::new(),
+        terminators: Pool::new(),
         scheduler: OnceLock::new(),
-        call_seq: AtomicU64::new(0),
+        in_flight: (0..CALL_THREADS).map(|_| Mutex::new(None)).collect(),
         lease: Mutex::new((0, None)),
         me: me.clone(),
     });
     let weak = Arc::downgrade(&host);
-    let scheduler = Scheduler::start(move |timer| {
+    host.calls.start("halo-host-call", CALL_THREADS, {
+        let host = weak.clone();
+        move |thread, slot| {
+            if let Some(h) = host.upgrade() {
+                h.drain(&slot, thread);
+            }
+        }
+    })?;
+    host.terminators.start("halo-host-term", TERMINATE_THREADS, {
+        let host = weak.clone();
+        move |_, t: TerminateTask| {
+            if let Some(h) = host.upgrade() {
+                h.finish_terminate(&t.slot, t.end, t.status, t.cause);
+            }
+        }
+    })?;
+    let scheduler = Scheduler::start(move |due| {
         if let Some(h) = weak.upgrade() {
-            h.fire(timer);
+            h.fire_all(due);
         }
     })?;
     let _ = host.scheduler.set(scheduler.clone());
     host.send(FromHost::Hello { version: protocol::PROTOCOL_VERSION, pid: std::process::id() });
     host.schedule(Instant::now() + Duration::from_millis(protocol::HEARTBEAT_MS), Timer::Heartbeat);
+    host.schedule(Instant::now() + DEADLOCK_CHECK, Timer::DeadlockCheck);
 
     let result = loop {
         match protocol::read_frame::<ToHost>(&mut input) {
@@ -989,4 +1121,42 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     let _ = lock(&host.facts).send(Outgoing::Stop);
     let _ = writer.join();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool wakes one helper at a time: a task that blocks must still not hold up the tasks
+    /// queued behind it while other threads are free.
+    #[test]
+    fn a_blocked_task_does_not_hold_up_the_rest_of_its_batch() {
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        let (done_tx, done_rx) = mpsc::channel::<u32>();
+        let done_tx = Mutex::new(done_tx);
+        let pool = Pool::new();
+        pool.start("test-pool", 3, move |_, task: u32| {
+            if task == 0 {
+                let _ = lock(&release_rx).recv();
+            }
+            let _ = lock(&done_tx).send(task);
+        })
+        .unwrap();
+        // Only threads woken by the policy under test may take the tasks: wait for all to sleep.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(&pool.shared.queue).sleeping < 3 {
+            assert!(Instant::now() < deadline, "pool threads did not start");
+            thread::yield_now();
+        }
+        pool.run_all(0..6);
+        let mut done: Vec<u32> = (1..6).map(|_| done_rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+        done.sort_unstable();
+        assert_eq!(done, [1, 2, 3, 4, 5]);
+        // A later single task gets a thread too, with task 0 still blocked.
+        pool.run(6);
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 6);
+        release_tx.send(()).unwrap();
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 0);
+    }
 }
