@@ -539,7 +539,7 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
             let mut next = Ready::default();
             for input in failed {
                 let r = lock(&self.core).step(self.clock.now(), input);
-                merge(&mut next, r);
+                next.merge(r);
             }
             ready = next;
         }
@@ -614,14 +614,4 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
         self.wake = ready.wake;
         failed
     }
-}
-
-/// Appends `more` to `into` (the later wake-up wins: it was computed last).
-fn merge(into: &mut Ready, more: Ready) {
-    into.calls.extend(more.calls);
-    into.writes.extend(more.writes);
-    into.events.extend(more.events);
-    into.replies.extend(more.replies);
-    into.operations.extend(more.operations);
-    into.wake = more.wake;
 }

@@ -93,7 +93,7 @@ impl Harness {
         let writes = std::mem::take(&mut ready.writes);
         if !writes.is_empty() {
             let more = self.apply_writes(writes);
-            merge(&mut ready, more);
+            ready.merge(more);
         }
         ready
     }
@@ -132,10 +132,10 @@ impl Harness {
                 if applied {
                     let change = Input::Change { revision: self.revision, ops: request.ops.clone() };
                     let after = self.core.step(self.now, change);
-                    merge(&mut more, after);
+                    more.merge(after);
                 }
                 writes.extend(std::mem::take(&mut more.writes));
-                merge(&mut ready, more);
+                ready.merge(more);
             }
         }
         ready
@@ -184,15 +184,6 @@ impl Harness {
             self.state(n, ResourceState::Online, Cause::Resource);
         }
     }
-}
-
-fn merge(into: &mut Ready, more: Ready) {
-    into.calls.extend(more.calls);
-    into.writes.extend(more.writes);
-    into.events.extend(more.events);
-    into.replies.extend(more.replies);
-    into.operations.extend(more.operations);
-    into.wake = more.wake;
 }
 
 fn online(name: &str, persistent: bool) -> Command {

@@ -109,16 +109,6 @@ fn describe(input: &Input) -> String {
     }
 }
 
-/// Appends `more` to `into`; the later wake-up wins (as the driver merges).
-fn merge(into: &mut Ready, more: Ready) {
-    into.calls.extend(more.calls);
-    into.writes.extend(more.writes);
-    into.events.extend(more.events);
-    into.replies.extend(more.replies);
-    into.operations.extend(more.operations);
-    into.wake = more.wake;
-}
-
 fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
 }
@@ -409,7 +399,7 @@ impl Sim {
             let mut next = Ready::default();
             for input in failed {
                 let r = self.step_core(input)?;
-                merge(&mut next, r);
+                next.merge(r);
             }
             ready = next;
         }

@@ -281,6 +281,18 @@ pub struct Ready {
     pub wake: Option<Time>,
 }
 
+impl Ready {
+    /// Appends what a later step decided; its wake-up wins, since it was computed last.
+    pub fn merge(&mut self, later: Ready) {
+        self.calls.extend(later.calls);
+        self.writes.extend(later.writes);
+        self.events.extend(later.events);
+        self.replies.extend(later.replies);
+        self.operations.extend(later.operations);
+        self.wake = later.wake;
+    }
+}
+
 /// The decision core of one node's engine.
 #[derive(Debug)]
 pub struct Core {
