@@ -17,6 +17,7 @@
 //! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
 //! nothing and seeing nothing twice.
 
+mod encoding;
 mod feed;
 mod health;
 mod network;
@@ -47,6 +48,7 @@ pub struct Record {
     /// The log index of the write that set this value.
     pub revision: u64,
     /// The value.
+    #[serde(with = "encoding::base64_bytes")]
     pub value: Vec<u8>,
 }
 
@@ -67,6 +69,7 @@ pub enum Op {
         /// The key.
         key: String,
         /// The value.
+        #[serde(with = "encoding::base64_bytes")]
         value: Vec<u8>,
     },
     /// Remove a key (absent is fine).

@@ -7,6 +7,7 @@
 // openraft's storage traits fix the error type (StorageError, ~224 bytes); the helpers share it.
 #![allow(clippy::result_large_err)]
 
+use crate::encoding::{decode, encode};
 use crate::feed::Feed;
 use crate::health::Health;
 use crate::{Change, Op, Record, Request, Response, TypeConfig};
@@ -142,7 +143,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if !range.contains(&k.value()) {
                 break;
             }
-            out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
+            out.push(decode(v.value()).map_err(rerr)?);
         }
         Ok(out)
     }
@@ -164,7 +165,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         };
         let last = match txn.open_table(LOG) {
             Ok(t) => match t.last().map_err(rerr)? {
-                Some((_, v)) => Some(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
+                Some((_, v)) => Some(decode::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
                 None => None,
             },
             Err(redb::TableError::TableDoesNotExist(_)) => None,
@@ -207,7 +208,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut t = txn.open_table(LOG).map_err(|e| self.health.write_error(e))?;
             for e in entries {
-                let bytes = serde_json::to_vec(&e).map_err(|e| self.health.write_error(e))?;
+                let bytes = encode(&e).map_err(|e| self.health.write_error(e))?;
                 t.insert(e.log_id.index, bytes.as_slice()).map_err(|e| self.health.write_error(e))?;
             }
         }
@@ -249,6 +250,7 @@ struct SmMeta {
 #[derive(Serialize, Deserialize)]
 struct SnapshotBlob {
     meta: SnapshotMeta<NodeId, BasicNode>,
+    #[serde(with = "crate::encoding::base64_bytes")]
     data: Vec<u8>,
 }
 
@@ -342,7 +344,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             None => "empty".to_string(),
         };
         let smeta = SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.membership, snapshot_id };
-        let blob = serde_json::to_vec(&SnapshotBlob { meta: smeta.clone(), data: data.clone() })
+        let blob = encode(&SnapshotBlob { meta: smeta.clone(), data: data.clone() })
             .map_err(|e| self.health.write_error(e))?;
         let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
@@ -421,8 +423,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let records: BTreeMap<String, Record> = serde_json::from_slice(&data).map_err(rerr)?;
         let smeta = SmMeta { last_applied: meta.last_log_id, membership: meta.last_membership.clone() };
-        let blob =
-            serde_json::to_vec(&SnapshotBlob { meta: meta.clone(), data }).map_err(|e| self.health.write_error(e))?;
+        let blob = encode(&SnapshotBlob { meta: meta.clone(), data }).map_err(|e| self.health.write_error(e))?;
         let txn = self.db.begin_write().map_err(|e| self.health.write_error(e))?;
         {
             txn.delete_table(KV).map_err(|e| self.health.write_error(e))?;
@@ -446,7 +447,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let t = open_or_empty!(txn, SM_META, None);
         match t.get("snapshot").map_err(rerr)? {
             Some(v) => {
-                let b: SnapshotBlob = serde_json::from_slice(v.value()).map_err(rerr)?;
+                let b: SnapshotBlob = decode(v.value()).map_err(rerr)?;
                 Ok(Some(Snapshot { meta: b.meta, snapshot: Box::new(Cursor::new(b.data)) }))
             }
             None => Ok(None),
@@ -559,7 +560,7 @@ fn decode_all(db: &Database) -> StResult<()> {
         Ok(t) => {
             for item in t.iter().map_err(rerr)? {
                 let (_, v) = item.map_err(rerr)?;
-                drop(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?);
+                drop(decode::<Entry<TypeConfig>>(v.value()).map_err(rerr)?);
             }
         }
         Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -567,7 +568,7 @@ fn decode_all(db: &Database) -> StResult<()> {
     }
     let t = open_or_empty!(txn, SM_META, ());
     if let Some(v) = t.get("snapshot").map_err(rerr)? {
-        drop(serde_json::from_slice::<SnapshotBlob>(v.value()).map_err(rerr)?);
+        drop(decode::<SnapshotBlob>(v.value()).map_err(rerr)?);
     }
     Ok(())
 }
