@@ -85,18 +85,21 @@ impl EngineError {
     }
 }
 
-/// Checks an object name: 1–128 characters from `A-Z a-z 0-9 . _ -`, so it is safe in URLs,
-/// keys and shells.
+/// Checks an object name: 1–128 characters from `A-Z a-z 0-9 . _ -`, starting with a letter or
+/// a digit, so that it is safe in URLs (no `.` or `..` path segments), keys and shells (never
+/// taken for an option such as `--help`).
 pub fn check_name(kind: &str, name: &str) -> Result<(), EngineError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
+    let ok = name.len() <= 128
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
         Err(EngineError::new(
             Status::ERROR_INVALID_PARAMETER,
-            format!("{kind} name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_', '-'"),
+            format!(
+                "{kind} name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or a digit"
+            ),
         ))
     }
 }
@@ -305,5 +308,9 @@ mod tests {
         assert!(check_name("group", "web-1.a_b").is_ok());
         assert!(check_name("group", "no spaces").is_err());
         assert!(check_name("group", "").is_err());
+        for bad in [".", "..", "-", "--help", "_x", ".hidden"] {
+            assert!(check_name("group", bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(check_name("group", "9lives").is_ok());
     }
 }
