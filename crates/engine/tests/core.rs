@@ -701,3 +701,36 @@ fn an_offline_terminates_a_resource_still_coming_online() {
     let r = h.state("r", ResourceState::Offline, Cause::Terminated);
     assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
 }
+
+#[test]
+fn a_lost_race_answered_after_the_key_moved_on_again_is_still_checked_again() {
+    // The write's conflict names the revision that beat it, but by the time the answer comes
+    // back the key has been written once more: the view never holds that exact revision.
+    let mut h = Harness::new(&[("a", &[], "")]);
+    let before = h.records[&keys::resource("a")].revision;
+    h.token += 1;
+    let set = Command::SetProperties {
+        name: "a".into(),
+        common: text(&[("RestartDelay", "7")]),
+        private: BTreeMap::new(),
+        unset: Vec::new(),
+    };
+    let mut r = h.core.step(h.now, Input::Command { token: h.token, command: set });
+    let (write, _) = r.writes.remove(0);
+    let mut changed = |h: &mut Harness, description: &str| {
+        let mut doc: ResourceDoc = serde_json::from_slice(&h.records[&keys::resource("a")].value).unwrap();
+        doc.common.insert("Description".into(), description.into());
+        let value = serde_json::to_vec(&doc).unwrap();
+        h.put(&keys::resource("a"), value.clone());
+        h.step(Input::Change { revision: h.revision, ops: vec![Op::Put { key: keys::resource("a"), value }] });
+        h.revision
+    };
+    let first = changed(&mut h, "one");
+    changed(&mut h, "two");
+    let conflict = Response::Conflict { key: keys::resource("a"), expected: Some(before), actual: Some(first) };
+    let r = h.step(Input::Written { write, result: Ok(conflict) });
+    assert!(matches!(&r.replies[..], [(_, Ok(Answer::Done))]), "the command must not wait for ever: {:?}", r.replies);
+    let a = h.core.resource("a").unwrap();
+    assert_eq!(a.common.get("RestartDelay").map(String::as_str), Some("7"));
+    assert_eq!(a.common.get("Description").map(String::as_str), Some("two"));
+}

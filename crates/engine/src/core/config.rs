@@ -43,14 +43,33 @@ enum Plan {
     Waits,
 }
 
+/// A guard that failed: the key, the revision the check had read, and the one the database had.
+#[derive(Debug)]
+struct Retry {
+    key: String,
+    expected: Option<u64>,
+    actual: Option<u64>,
+}
+
+impl Retry {
+    /// Whether the view has moved past what the failed check read: it no longer holds the key at
+    /// the revision the check assumed, or it has reached the revision that beat it. (Waiting for
+    /// the exact winning revision is not enough: the key may have moved on again before the
+    /// write's answer came back, and the view would never show that revision.)
+    fn caught_up(&self, view: &super::view::View) -> bool {
+        view.revision_of(&self.key) != self.expected || self.actual.is_some_and(|r| view.revision >= r)
+    }
+}
+
 /// Writes in flight and what waits for the feed.
 #[derive(Debug, Default)]
 pub(super) struct Config {
     writes: BTreeMap<WriteId, (Job, u32)>,
     /// Replies sent once the view reaches a revision, with the resource a create adds.
     awaiting: Vec<(u64, Token, Answer, Option<String>)>,
-    /// Jobs to check again once the view holds `key` at the revision (`None`: absent).
-    retries: Vec<(String, Option<u64>, Job, u32)>,
+    /// Jobs whose guard on a key failed, to check again once the view has caught up with the
+    /// write that beat them.
+    retries: Vec<(Retry, Job, u32)>,
     /// Ids reserved and not yet given out.
     ids: Range<u64>,
     /// A reservation is in flight.
@@ -466,8 +485,8 @@ impl Core {
                 self.release_waiting_writes(ready);
             }
             (Ok(Response::Applied { .. }), Job::Persist { .. }) => {}
-            (Ok(Response::Conflict { key, actual, .. }), job) if attempts + 1 < MAX_ATTEMPTS => {
-                self.config.retries.push((key, actual, job, attempts + 1));
+            (Ok(Response::Conflict { key, expected, actual }), job) if attempts + 1 < MAX_ATTEMPTS => {
+                self.config.retries.push((Retry { key, expected, actual }, job, attempts + 1));
                 self.release_waiting_writes(ready);
             }
             (Ok(Response::Conflict { key, .. }), job) => {
@@ -539,11 +558,10 @@ impl Core {
             }
             ready.replies.push((token, Ok(answer)));
         }
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.config.retries)
-            .into_iter()
-            .partition(|(key, actual, ..)| self.view.revision_of(key) == *actual);
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.config.retries).into_iter().partition(|(r, ..)| r.caught_up(&self.view));
         self.config.retries = later;
-        for (_, _, job, attempts) in due {
+        for (_, job, attempts) in due {
             self.run_job(job, attempts, ready);
         }
     }
