@@ -717,7 +717,7 @@ fn a_lost_race_answered_after_the_key_moved_on_again_is_still_checked_again() {
     };
     let mut r = h.core.step(h.now, Input::Command { token: h.token, command: set });
     let (write, _) = r.writes.remove(0);
-    let mut changed = |h: &mut Harness, description: &str| {
+    let changed = |h: &mut Harness, description: &str| {
         let mut doc: ResourceDoc = serde_json::from_slice(&h.records[&keys::resource("a")].value).unwrap();
         doc.common.insert("Description".into(), description.into());
         let value = serde_json::to_vec(&doc).unwrap();
