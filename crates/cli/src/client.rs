@@ -31,17 +31,14 @@ impl Client {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
         let resp = req.send().await.map_err(|e| anyhow!("cannot reach halo at {}: {e}", self.base))?;
-        let code = resp.status().as_u16();
+        let status = resp.status();
         let text = resp.text().await?;
         let body: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        if code >= 400 {
-            let name = body.get("error").and_then(Value::as_str).unwrap_or("ERROR");
-            let number = body.get("code").and_then(Value::as_u64).unwrap_or(0);
-            let message = body.get("message").and_then(Value::as_str).unwrap_or("");
-            bail!("{name} ({number}): {message}");
+        if status.is_client_error() || status.is_server_error() {
+            bail!("{}", error_text(status, &body));
         }
-        Ok((code, body))
+        Ok((status.as_u16(), body))
     }
 
     /// GET.
@@ -123,6 +120,24 @@ impl Client {
             .map(|r| format!("{}={}", r["name"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
             .collect();
         Ok(items.join(" "))
+    }
+}
+
+/// An error answer as one line: `ERROR_NAME (code): message` for the API's error document, and
+/// the HTTP status with whatever text came for anything else (a proxy, an empty body).
+fn error_text(status: reqwest::StatusCode, body: &Value) -> String {
+    let name = body.get("error").and_then(Value::as_str);
+    let number = body.get("code").and_then(Value::as_u64);
+    let message = body.get("message").and_then(Value::as_str);
+    if let (Some(name), Some(number), Some(message)) = (name, number, message) {
+        return format!("{name} ({number}): {message}");
+    }
+    let http = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("error"));
+    match body {
+        Value::Null => format!("{http} (no body)"),
+        Value::String(s) if s.trim().is_empty() => format!("{http} (no body)"),
+        Value::String(s) => format!("{http}: {}", s.trim()),
+        other => format!("{http}: {other}"),
     }
 }
 

@@ -72,9 +72,8 @@ impl NodeRun {
         // The engine renews the hosts' lease from its own loop, so the lease holds only while the
         // engine really runs.
         let options = halo_engine::driver::Options { lease: LEASE, lease_renewal: LEASE_RENEWAL };
-        let engine = Engine::start_with(&name, Arc::new(db), hosts, facts, options)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine =
+            Engine::start_with(&name, Arc::new(db), hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(node = %name, listen = %address, "halo node running");
         println!("halo node {name} listening on http://{address}");
         if let Some(file) = self.apply.clone() {

@@ -484,3 +484,176 @@ async fn a_native_plugin_type_is_declared_and_runs() {
     let out = node.cli(&["type", "create", "ghost", "--native", "/nonexistent/libghost.so"]);
     assert!(!out.status.success());
 }
+
+/// Sends `method path` with an optional JSON body; returns the status and the body as JSON (or
+/// Null with the raw text in the panic message when it is not JSON).
+async fn call(endpoint: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = reqwest::Client::new().request(method, format!("{endpoint}{path}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (code, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "not json": text })))
+}
+
+/// Asserts an error document with `error` whose message mentions every one of `mentions`.
+fn assert_error(got: (u16, Value), http: u16, error: &str, mentions: &[&str]) {
+    let (code, body) = got;
+    assert_eq!((code, body["error"].as_str().unwrap_or("")), (http, error), "{body}");
+    assert!(body["code"].is_u64(), "{body}");
+    let message = body["message"].as_str().unwrap_or("");
+    for m in mentions {
+        assert!(message.contains(m), "{message:?} does not mention {m:?}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_and_every_error_is_a_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    // Misspelt or unknown fields in every body are refused, naming the field and the allowed ones.
+    let bodies = [
+        ("POST", "/v1/groups", json!({ "name": "g2", "propertis": { "Priority": 1 } }), "propertis", "properties"),
+        (
+            "POST",
+            "/v1/resources",
+            json!({ "name": "r2", "group": "g", "type": "dummy", "depends": "[r]" }),
+            "depends",
+            "dependencies",
+        ),
+        ("PUT", "/v1/groups/g/properties", json!({ "commom": { "Priority": 1 } }), "commom", "common"),
+        ("PUT", "/v1/resources/r/properties", json!({ "privat": { "X": "1" } }), "privat", "private"),
+        ("PUT", "/v1/resources/r/dependencies", json!({ "expresion": "" }), "expresion", "expression"),
+        ("POST", "/v1/resources/r/online", json!({ "flag": "0" }), "flag", "flags"),
+        ("POST", "/v1/types", json!({ "name": "t", "path": "/x.so", "typename": "t" }), "typename", "type_name"),
+        ("POST", "/v1/resources/r/control", json!({ "code": 1, "input": "" }), "input", "input_hex"),
+    ];
+    for (method, path, body, field, allowed) in bodies {
+        assert_error(call(e, method, path, Some(body)).await, 400, invalid, &[field, allowed]);
+    }
+    assert_error(call(e, "GET", "/v1/groups/g2", None).await, 404, "ERROR_GROUP_NOT_FOUND", &[]);
+    assert_error(call(e, "GET", "/v1/resources/r2", None).await, 404, "ERROR_RESOURCE_NOT_FOUND", &[]);
+    // Path and query errors, unknown endpoints and wrong methods answer the JSON document too.
+    assert_error(call(e, "GET", "/v1/operations/abc", None).await, 400, invalid, &["abc"]);
+    assert_error(call(e, "GET", "/v1/operations/1?wait=-1", None).await, 400, invalid, &["wait"]);
+    assert_error(call(e, "DELETE", "/v1/resources/r?force=maybe", None).await, 400, invalid, &["force"]);
+    assert_error(call(e, "GET", "/v1/nothing", None).await, 404, "ERROR_INVALID_FUNCTION", &["/v1/nothing"]);
+    assert_error(call(e, "DELETE", "/v1/status", None).await, 405, "ERROR_INVALID_FUNCTION", &["DELETE", "GET"]);
+    assert_error(
+        call(e, "PATCH", "/v1/groups", None).await,
+        405,
+        "ERROR_INVALID_FUNCTION",
+        &["PATCH", "GET, HEAD, POST"],
+    );
+    // Nothing was created by the refused requests.
+    assert_eq!(node.json(&["resource", "show", "r"])["dependencies"], "");
+}
+
+#[tokio::test]
+async fn property_values_are_checked_and_lists_are_multi_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    // Numbers with spaces around them or a '+' are refused, naming the property and the fix.
+    for (path, body, prop, fixed) in [
+        ("/v1/resources/r/properties", json!({ "common": { "RestartThreshold": " 5" } }), "RestartThreshold", "\"5\""),
+        ("/v1/resources/r/properties", json!({ "private": { "OnlineDelayMs": "+5" } }), "OnlineDelayMs", "\"5\""),
+        ("/v1/groups/g/properties", json!({ "common": { "Priority": "3000 " } }), "Priority", "\"3000\""),
+    ] {
+        assert_error(call(e, "PUT", path, Some(body)).await, 400, invalid, &[prop, fixed]);
+    }
+    let r = node.json(&["resource", "show", "r"]);
+    assert!(r["common"].get("RestartThreshold").is_none() && r["private"].get("OnlineDelayMs").is_none(), "{r}");
+    // Text that is not a number keeps its spaces.
+    let (code, body) =
+        call(e, "PUT", "/v1/resources/r/properties", Some(json!({ "private": { "Note": " a b " } }))).await;
+    assert_eq!((code, body["private"]["Note"].clone()), (200, json!(" a b ")), "{body}");
+    // A JSON array of strings is a MULTI_SZ, stored as apply stores a TOML array: one per line.
+    let (code, body) = call(
+        e,
+        "PUT",
+        "/v1/groups/g/properties",
+        Some(json!({ "common": { "AntiAffinityClassNames": ["sql", "web"] } })),
+    )
+    .await;
+    assert_eq!((code, body["common"]["AntiAffinityClassNames"].clone()), (200, json!("sql\nweb")), "{body}");
+    let (code, body) = call(
+        e,
+        "POST",
+        "/v1/resources",
+        Some(json!({ "name": "m", "group": "g", "type": "dummy", "private": { "List": ["a", "b"] } })),
+    )
+    .await;
+    assert_eq!((code, body["private"]["List"].clone()), (201, json!("a\nb")), "{body}");
+    // Arrays of anything else, and strings a list cannot hold, are refused with the reason.
+    for (value, mentions) in [
+        (json!([1, 2]), vec!["AntiAffinityClassNames", "strings"]),
+        (json!(["a", ["b"]]), vec!["AntiAffinityClassNames", "strings"]),
+        (json!(["a", ""]), vec!["AntiAffinityClassNames", "empty"]),
+        (json!(["a\nb"]), vec!["AntiAffinityClassNames", "line"]),
+        (json!({ "a": 1 }), vec!["AntiAffinityClassNames", "list of strings"]),
+        (json!(-1), vec!["AntiAffinityClassNames", "number"]),
+    ] {
+        let body = json!({ "common": { "AntiAffinityClassNames": value } });
+        assert_error(call(e, "PUT", "/v1/groups/g/properties", Some(body)).await, 400, invalid, &mentions);
+    }
+    assert_eq!(node.json(&["group", "show", "g"])["common"]["AntiAffinityClassNames"], "sql\nweb");
+}
+
+#[tokio::test]
+async fn names_must_start_with_a_letter_or_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    let grammar = "starting with a letter or digit";
+    for bad in [".", "..", "-", "--help", "-x", ".hidden", "_x"] {
+        let got = call(e, "POST", "/v1/groups", Some(json!({ "name": bad }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+        let got = call(e, "POST", "/v1/resources", Some(json!({ "name": bad, "group": "g", "type": "dummy" }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+        let got = call(e, "POST", "/v1/types", Some(json!({ "name": bad, "path": "/x.so" }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+    }
+    // Dots, dashes and underscores after the first character are fine.
+    node.ok(&["group", "create", "web-1.a_b"]);
+    node.ok(&["group", "create", "9lives"]);
+    let groups = node.json(&["group", "list"]);
+    assert_eq!(groups.as_array().unwrap().len(), 3, "{groups}");
+}
+
+#[tokio::test]
+async fn the_cli_reports_errors_that_are_not_json() {
+    // A proxy in front of the node answers with text of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for (stream, body) in listener.incoming().zip(["bad gateway from the proxy", ""]) {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let answer = format!(
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    for expected in ["HTTP 502 Bad Gateway: bad gateway from the proxy", "HTTP 502 Bad Gateway (no body)"] {
+        let out = Command::new(HALO).args(["--endpoint", &endpoint, "group", "list"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains(expected) && !err.contains("(0)"), "{err}");
+    }
+}
