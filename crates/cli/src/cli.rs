@@ -67,6 +67,9 @@ enum Command {
         /// Print the changes without making them.
         #[arg(long)]
         dry_run: bool,
+        /// Also delete the groups and resources the file does not name (printed first).
+        #[arg(long)]
+        prune: bool,
     },
     /// Print shell completions.
     Completions {
@@ -459,7 +462,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             c.print(&c.get(&format!("/v1/types/{name}")).await?, client::object_table)
         }
         Command::Events { follow, after } => events(endpoint, output, follow, after).await?,
-        Command::Apply { file, dry_run } => crate::apply::apply_file(endpoint, &file, dry_run).await?,
+        Command::Apply { file, dry_run, prune } => crate::apply::apply_file(endpoint, &file, dry_run, prune).await?,
         Command::Host
         | Command::Explain { .. }
         | Command::Bench { .. }

@@ -36,7 +36,8 @@ impl Client {
         let body: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status.is_client_error() || status.is_server_error() {
-            bail!("{}", error_text(status, &body));
+            let error = body.get("error").and_then(Value::as_str).map(str::to_string);
+            return Err(ApiFailure { error, text: error_text(status, &body) }.into());
         }
         Ok((status.as_u16(), body))
     }
@@ -120,6 +121,30 @@ impl Client {
             .map(|r| format!("{}={}", r["name"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
             .collect();
         Ok(items.join(" "))
+    }
+}
+
+/// An error the node answered, for callers that handle some errors (`apply` and an object
+/// another client created meanwhile).
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// The `ERROR_*` name, when the answer was the API's error document.
+    pub error: Option<String>,
+    text: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+impl ApiFailure {
+    /// Whether `e` is this API error.
+    pub fn is(e: &anyhow::Error, name: &str) -> bool {
+        e.downcast_ref::<ApiFailure>().and_then(|f| f.error.as_deref()) == Some(name)
     }
 }
 

@@ -79,7 +79,7 @@ impl NodeRun {
         if let Some(file) = self.apply.clone() {
             let endpoint = format!("http://{address}");
             tokio::spawn(async move {
-                if let Err(e) = crate::apply::apply_file(&endpoint, &file, false).await {
+                if let Err(e) = crate::apply::apply_file(&endpoint, &file, false, false).await {
                     eprintln!("halo: applying {}: {e:#}", file.display());
                 }
             });

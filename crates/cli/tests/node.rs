@@ -657,3 +657,99 @@ async fn the_cli_reports_errors_that_are_not_json() {
         assert!(err.contains(expected) && !err.contains("(0)"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn apply_takes_groups_offline_and_prunes_what_the_file_no_longer_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"));
+    let file = dir.path().join("cluster.toml");
+    let path = file.to_str().unwrap();
+    let group = |name: &str, online: &str| format!("[[group]]\nname = \"{name}\"\n{online}\n");
+    let resource = |name: &str, group: &str, depends: &str| {
+        format!("[[resource]]\nname = \"{name}\"\ngroup = \"{group}\"\ntype = \"dummy\"\ndepends = \"{depends}\"\n")
+    };
+    let everything = [
+        group("g", "online = true"),
+        group("h", ""),
+        resource("a", "g", "[b]"),
+        resource("b", "g", ""),
+        resource("c", "h", ""),
+    ];
+    std::fs::write(&file, everything.concat()).unwrap();
+    node.ok(&["apply", "-f", path]);
+    node.until_all(&["a", "b"], "Online").await;
+
+    // online = false takes the online group offline.
+    std::fs::write(&file, everything.concat().replace("online = true", "online = false")).unwrap();
+    let out = node.ok(&["apply", "-f", path]);
+    assert_eq!(out.trim(), "< offline group g");
+    node.until_all(&["a", "b"], "Offline").await;
+    assert_eq!(node.ok(&["apply", "-f", path]).trim(), "no changes");
+
+    // Without --prune, objects the file no longer names stay; --dry-run --prune only prints them.
+    std::fs::write(&file, [group("g", "online = true"), resource("a", "g", "")].concat()).unwrap();
+    let out = node.ok(&["apply", "--dry-run", "--prune", "-f", path]);
+    for line in ["- resource b", "- resource c", "- group h", "> online group g"] {
+        assert!(out.contains(line), "{out}");
+    }
+    assert_eq!(node.json(&["resource", "list"]).as_array().unwrap().len(), 3);
+    let out = node.ok(&["apply", "-f", path]);
+    assert!(!out.contains("- "), "{out}");
+    node.until_all(&["a", "b"], "Online").await;
+    // --prune removes them (online ones too), after printing them.
+    let out = node.ok(&["apply", "--prune", "-f", path]);
+    for line in ["- resource b", "- resource c", "- group h"] {
+        assert!(out.contains(line), "{out}");
+    }
+    let names =
+        |v: Value| v.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(node.json(&["resource", "list"])), ["a"]);
+    assert_eq!(names(node.json(&["group", "list"])), ["g"]);
+    assert_eq!(node.ok(&["apply", "--prune", "-f", path]).trim(), "no changes");
+}
+
+#[tokio::test]
+async fn the_same_file_applied_by_several_clients_at_once_succeeds_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"));
+    let file = dir.path().join("cluster.toml");
+    let mut text = String::from("[[group]]\nname = \"g\"\nonline = true\nproperties = { Priority = 3000 }\n");
+    for i in 0..6 {
+        let depends = if i == 0 { String::new() } else { format!("[r{}]", i - 1) };
+        text.push_str(&format!(
+            "[[resource]]\nname = \"r{i}\"\ngroup = \"g\"\ntype = \"dummy\"\ndepends = \"{depends}\"\nprivate = {{ OnlineDelayMs = {} }}\n",
+            i * 10
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(HALO)
+                .args(["--endpoint", &node.endpoint, "apply", "-f"])
+                .arg(&file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Each awaited on a thread, with a deadline: a request the node never answers must fail the
+    // test, not hang it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for c in clients {
+        let tx = tx.clone();
+        std::thread::spawn(move || tx.send(c.wait_with_output().unwrap()));
+    }
+    for _ in 0..4 {
+        let out = rx.recv_timeout(Duration::from_secs(60)).expect("an apply never finished");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    node.until_all(&["r0", "r1", "r2", "r3", "r4", "r5"], "Online").await;
+    assert_eq!(node.json(&["resource", "show", "r5"])["dependencies"], "[r4]");
+    // A different object of the same name is still an error, naming what differs.
+    std::fs::write(&file, "[[group]]\nname = \"x\"\n[[resource]]\nname = \"r0\"\ngroup = \"x\"\ntype = \"dummy\"\n")
+        .unwrap();
+    let out = node.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resource r0 exists"), "{out:?}");
+}
