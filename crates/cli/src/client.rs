@@ -70,8 +70,15 @@ impl Client {
         }
     }
 
-    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr.
-    pub async fn operation(&self, path: &str, flags: Option<&str>, wait: bool, watch: &[String]) -> Result<()> {
+    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr, for
+    /// at most that long ([`StillPending`] then).
+    pub async fn operation(
+        &self,
+        path: &str,
+        flags: Option<&str>,
+        wait: Option<Duration>,
+        watch: &[String],
+    ) -> Result<()> {
         let body = match flags {
             Some(f) => json!({ "flags": f }),
             None => json!({}),
@@ -81,13 +88,18 @@ impl Client {
             .get("operation")
             .and_then(Value::as_u64)
             .ok_or_else(|| anyhow!("no operation id in {accepted}"))?;
-        if !wait {
+        let Some(limit) = wait else {
             self.print(&accepted, |_| format!("operation {op} accepted (ERROR_IO_PENDING); follow it with --wait\n"));
             return Ok(());
-        }
+        };
         let started = Instant::now();
         let mut last = String::new();
         loop {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(StillPending { op, after: limit }.into());
+            }
+            // A second at a time, to show progress; the limit is overshot by less than that.
             let result = self.get(&format!("/v1/operations/{op}?wait=1")).await?;
             let status = result.pointer("/result/status").and_then(Value::as_str).unwrap_or("pending").to_string();
             let progress = self.progress(watch).await.unwrap_or_default();
@@ -123,6 +135,27 @@ impl Client {
         Ok(items.join(" "))
     }
 }
+
+/// `--wait` gave up: the operation goes on without the client.
+#[derive(Debug)]
+pub struct StillPending {
+    /// The operation.
+    pub op: u64,
+    /// How long the client waited.
+    pub after: Duration,
+}
+
+impl std::fmt::Display for StillPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "operation {} is still pending after {:?}; it goes on (GET /v1/operations/{} shows it)",
+            self.op, self.after, self.op
+        )
+    }
+}
+
+impl std::error::Error for StillPending {}
 
 /// An error the node answered, for callers that handle some errors (`apply` and an object
 /// another client created meanwhile).

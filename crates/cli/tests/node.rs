@@ -753,3 +753,100 @@ async fn the_same_file_applied_by_several_clients_at_once_succeeds_for_all() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("resource r0 exists"), "{out:?}");
 }
+
+/// Runs `script` with `sh -c`, with HALO set to the binary.
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).env("HALO", HALO).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    // The completions are larger than a pipe holds, so most are written after head has gone.
+    let out = sh("\"$HALO\" completions bash | head -1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
+    // Events: head takes the first line and goes; the next event is written into a closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.ok(&["group", "create", "g0"]);
+    let child = sh(&format!("\"$HALO\" --endpoint {} events --follow | head -1", node.endpoint)).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    let mut made = 1;
+    let out = loop {
+        // Each new group is an event for `halo events` to print, until it notices the pipe.
+        if let Ok(out) = rx.try_recv() {
+            break out;
+        }
+        assert!(made < 2000, "halo events never ended");
+        node.ok(&["group", "create", &format!("g{made}")]);
+        made += 1;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_the_daemon_without_waiting_for_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(HALO)
+        .args(["node", "run", "--name", "n1", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let node = Node { endpoint: listening_on(&mut child), child };
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "slow", "--group", "g", "--type", "dummy", "--set", "OfflineDelayMs=600000"]);
+    node.ok(&["resource", "online", "slow", "--wait"]);
+    let pid = nix::unistd::Pid::from_raw(node.child.id() as i32);
+    let mut seen = Vec::new();
+    let mut until = |what: &str| loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {what:?} in {seen:#?}"));
+        seen.push(line.clone());
+        if line.contains(what) {
+            return;
+        }
+    };
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // The first signal is being handled (a second one sent earlier could merge with it).
+    until("shutting down");
+    let second = std::time::Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    until("second signal: stopping now without waiting for groups");
+    let mut node = node;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut child = std::mem::replace(&mut node.child, Command::new("true").spawn().unwrap());
+    std::thread::spawn(move || tx.send(child.wait().unwrap()));
+    let status = rx.recv_timeout(Duration::from_secs(20)).expect("the daemon kept waiting for its groups");
+    assert!(!status.success(), "{status:?}");
+    assert!(second.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn wait_gives_up_after_its_timeout_and_says_the_operation_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "slow", "--group", "g", "--type", "dummy", "--set", "OnlineDelayMs=600000"]);
+    let started = std::time::Instant::now();
+    let out = node.cli(&["resource", "online", "slow", "--wait", "--timeout", "2s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("still pending after 2s") && err.contains("operation 1"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let out = node.cli(&["resource", "online", "slow", "--wait", "--timeout", "soon"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"), "{out:?}");
+}
