@@ -9,8 +9,10 @@
 //! This crate translates HTTP to engine calls and back; it must not hold state or policy.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -92,7 +94,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
             Err(rejection) => {
-                let http = rejection.status();
+                // A body of the wrong shape is a bad request like any other (axum would say 422).
+                let http = match rejection.status() {
+                    s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+                    _ => StatusCode::BAD_REQUEST,
+                };
                 let status = if http == StatusCode::PAYLOAD_TOO_LARGE {
                     Status::ERROR_INSUFFICIENT_BUFFER
                 } else {
@@ -102,6 +108,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
                     JsonRejection::BytesRejection(_) if http == StatusCode::PAYLOAD_TOO_LARGE => {
                         format!("request body is larger than {MAX_BODY} bytes")
                     }
+                    JsonRejection::JsonDataError(_) => body_error(&rejection.body_text()),
                     _ => format!("malformed request: {}", rejection.body_text()),
                 };
                 Err(ApiError { http, status, message })
@@ -110,12 +117,113 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Body<T> 
     }
 }
 
+/// The message for a body that is JSON but not what the endpoint takes: an unknown field is
+/// named with the fields allowed, other mistakes keep serde's words (which name the field).
+fn body_error(text: &str) -> String {
+    let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);
+    let Some((_, rest)) = text.split_once("unknown field `") else {
+        return format!("malformed request: {text}");
+    };
+    let Some((field, rest)) = rest.split_once('`') else {
+        return format!("malformed request: {text}");
+    };
+    // serde lists the allowed fields as "expected one of `a`, `b`" or "expected `a` or `b`".
+    let expected = rest.split_once("expected").map_or("", |(_, e)| e);
+    let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if allowed.is_empty() {
+        format!("unknown field {field:?} in the request body; this endpoint takes no fields")
+    } else {
+        format!("unknown field {field:?} in the request body; the allowed fields are {}", allowed.join(", "))
+    }
+}
+
+/// Path parameters whose rejection (`/v1/operations/abc`) is an [`ApiError`].
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(r) => {
+                Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("{}: {}", parts.uri.path(), r.body_text())))
+            }
+        }
+    }
+}
+
+/// Query strings whose rejection (`?wait=-1`, an unknown parameter) is an [`ApiError`].
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(r) => {
+                let text = r.body_text();
+                let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+                let message = match text.split_once("unknown field `") {
+                    Some(_) => body_error(text)
+                        .replace("unknown field", "unknown parameter")
+                        .replace("in the request body", "in the query string")
+                        .replace("fields", "parameters"),
+                    None => format!("bad query string: {text}"),
+                };
+                Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, message))
+            }
+        }
+    }
+}
+
+/// Turns every error answer that is not already an error document (a wrong method, a
+/// rejection from a layer) into one, so that clients always read `{error, code, message}`.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let (method, uri): (Method, Uri) = (req.method().clone(), req.uri().clone());
+    let response = next.run(req).await;
+    let http = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(http.is_client_error() || http.is_server_error()) || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let said = String::from_utf8_lossy(&body).trim().to_string();
+    let path = uri.path();
+    let (status, message) = match http {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .map(|a| a.split(',').map(str::trim).filter(|m| !m.is_empty()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            (Status::ERROR_INVALID_FUNCTION, format!("{method} is not allowed on {path}; allowed: {allowed}"))
+        }
+        StatusCode::NOT_FOUND => {
+            (Status::ERROR_INVALID_FUNCTION, format!("no endpoint {method} {path}; see /v1/openapi.json"))
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (Status::ERROR_INSUFFICIENT_BUFFER, format!("request body is larger than {MAX_BODY} bytes"))
+        }
+        h if h.is_server_error() => (Status::ERROR_INVALID_FUNCTION, format!("{method} {path}: {said}")),
+        _ => (Status::ERROR_INVALID_PARAMETER, format!("{method} {path}: {said}")),
+    };
+    let mut response = ApiError { http, status, message }.into_response();
+    if let Some(a) = allow {
+        response.headers_mut().insert(header::ALLOW, a);
+    }
+    response
+}
+
 type Api = Arc<Engine>;
 type Result<T> = std::result::Result<T, ApiError>;
 
 /// The router, ready to serve.
 pub fn router(engine: Arc<Engine>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/nodes", get(nodes))
         .route("/v1/nodes/{name}", get(node))
@@ -137,15 +245,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/operations/{id}", get(operation))
         .route("/v1/events", get(events))
         .route("/v1/openapi.json", get(openapi))
-        .fallback(|| async {
+        .fallback(|method: Method, uri: Uri| async move {
             ApiError {
                 http: StatusCode::NOT_FOUND,
                 status: Status::ERROR_INVALID_FUNCTION,
-                message: "no such endpoint; see /v1/openapi.json".into(),
+                message: format!("no endpoint {method} {}; see /v1/openapi.json", uri.path()),
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(engine)
+        .with_state(engine);
+    // Around the whole router, so that answers made outside the handlers (a wrong method, with
+    // its Allow header) are seen as sent.
+    Router::new().fallback_service(routes).layer(axum::middleware::from_fn(json_errors))
 }
 
 /// This node, as the API shows nodes.
@@ -188,6 +299,7 @@ async fn type_(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<se
 
 /// `POST /v1/types`: a native plug-in type.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewType {
     /// Its name.
     pub name: String,
@@ -202,7 +314,8 @@ pub struct NewType {
 }
 
 async fn create_type(State(e): State<Api>, Body(t): Body<NewType>) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    e.create_native_type(&t.name, &t.path, t.type_name.as_deref(), text(t.properties)).await?;
+    check_new_name("resource type", &t.name)?;
+    e.create_native_type(&t.name, &t.path, t.type_name.as_deref(), text(t.properties)?).await?;
     let created = e.types().into_iter().find(|x| x.name == t.name);
     Ok((StatusCode::CREATED, Json(json!(created))))
 }
@@ -214,6 +327,7 @@ async fn delete_type(State(e): State<Api>, Path(name): Path<String>) -> Result<S
 
 /// `POST /v1/groups`.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewGroup {
     /// Its name.
     pub name: String,
@@ -222,8 +336,9 @@ pub struct NewGroup {
     pub properties: BTreeMap<String, Value>,
 }
 
-/// A property value as JSON gives it: text, number or boolean.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A property value as JSON gives it: text, a whole number, a boolean, or a list of strings (a
+/// MULTI_SZ, stored one string per line as `halo apply` stores a TOML array).
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// Text.
@@ -232,6 +347,41 @@ pub enum Value {
     Number(u64),
     /// A boolean.
     Bool(bool),
+    /// Strings: a MULTI_SZ.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Value::Text(s)),
+            serde_json::Value::Bool(b) => Ok(Value::Bool(b)),
+            serde_json::Value::Number(n) => n.as_u64().map(Value::Number).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "{n} is not a number a property can hold: use a whole number from 0 to {}, or text",
+                    u64::MAX
+                ))
+            }),
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    serde_json::Value::String(s) if s.is_empty() => {
+                        Err(D::Error::custom("a list value cannot hold an empty string"))
+                    }
+                    serde_json::Value::String(s) if s.contains(['\n', '\r']) => Err(D::Error::custom(format!(
+                        "{s:?}: a list value's strings cannot contain a line break (each string is one line of the MULTI_SZ)"
+                    ))),
+                    serde_json::Value::String(s) => Ok(s),
+                    other => Err(D::Error::custom(format!("a list value must hold only strings, not {other}"))),
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map(Value::List),
+            other => Err(D::Error::custom(format!(
+                "{other} is not a property value: use text, a whole number, true or false, or a list of strings"
+            ))),
+        }
+    }
 }
 
 impl Value {
@@ -241,12 +391,60 @@ impl Value {
             Value::Text(s) => s,
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
+            Value::List(items) => items.join("\n"),
         }
     }
 }
 
-fn text(values: BTreeMap<String, Value>) -> BTreeMap<String, String> {
-    values.into_iter().map(|(k, v)| (k, v.into_text())).collect()
+/// `text` without a '+' and the spaces around it, when that is a number (decimal, negative or
+/// `0x` hexadecimal); None when `text` is not a number written that way.
+fn sloppy_number(text: &str) -> Option<&str> {
+    let trimmed = text.trim();
+    let bare = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    let digits = bare.strip_prefix('-').unwrap_or(bare);
+    let is_number = match digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        Some(hex) => !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+    };
+    (is_number && bare != text).then_some(bare)
+}
+
+/// Property values as the text the engine stores. The API does not know the properties' types,
+/// so a number written with spaces around it or a leading '+' (`" 5"`, `"+5"`) is refused rather
+/// than stored as typed; other text is kept exactly.
+fn text(values: BTreeMap<String, Value>) -> Result<BTreeMap<String, String>> {
+    values
+        .into_iter()
+        .map(|(k, v)| match &v {
+            Value::Text(t) => match sloppy_number(t) {
+                Some(bare) => Err(ApiError::new(
+                    Status::ERROR_INVALID_PARAMETER,
+                    format!("property {k}: {t:?} is a number written with spaces or a '+'; write {bare:?}"),
+                )),
+                None => Ok((k, v.into_text())),
+            },
+            _ => Ok((k, v.into_text())),
+        })
+        .collect()
+}
+
+/// The grammar of the names of new groups, resources and types: 1 to 128 characters from
+/// `A-Z a-z 0-9 . _ -`, the first a letter or digit — so no name is `.`, `..` or looks like an
+/// option (`-x`, `--help`).
+pub fn check_new_name(kind: &str, name: &str) -> Result<()> {
+    let ok = (1..=128).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Status::ERROR_INVALID_PARAMETER,
+            format!(
+                "{kind} name {name:?}: use 1 to 128 characters from A-Z, a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+            ),
+        ))
+    }
 }
 
 async fn groups(State(e): State<Api>) -> Json<serde_json::Value> {
@@ -258,12 +456,14 @@ async fn group(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<se
 }
 
 async fn create_group(State(e): State<Api>, Body(g): Body<NewGroup>) -> Result<(StatusCode, Json<serde_json::Value>)> {
-    e.create_group(&g.name, text(g.properties)).await?;
+    check_new_name("group", &g.name)?;
+    e.create_group(&g.name, text(g.properties)?).await?;
     Ok((StatusCode::CREATED, Json(json!(e.group(&g.name)?))))
 }
 
 /// `PUT /v1/groups/{name}/properties`.
 #[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupProperties {
     /// Common properties to set.
     #[serde(default)]
@@ -275,7 +475,7 @@ async fn set_group_properties(
     Path(name): Path<String>,
     Body(p): Body<GroupProperties>,
 ) -> Result<Json<serde_json::Value>> {
-    e.set_group_properties(&name, text(p.common)).await?;
+    e.set_group_properties(&name, text(p.common)?).await?;
     Ok(Json(json!(e.group(&name)?)))
 }
 
@@ -286,6 +486,7 @@ async fn delete_group(State(e): State<Api>, Path(name): Path<String>) -> Result<
 
 /// `POST /v1/resources`.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewResource {
     /// Its name.
     pub name: String,
@@ -317,13 +518,15 @@ async fn create_resource(
     State(e): State<Api>,
     Body(r): Body<NewResource>,
 ) -> Result<(StatusCode, Json<serde_json::Value>)> {
+    check_new_name("resource", &r.name)?;
     let deps = r.dependencies.unwrap_or_default();
-    e.create_resource_with(&r.name, &r.group, &r.type_name, text(r.properties), text(r.private), &deps).await?;
+    e.create_resource_with(&r.name, &r.group, &r.type_name, text(r.properties)?, text(r.private)?, &deps).await?;
     Ok((StatusCode::CREATED, Json(json!(e.resource(&r.name)?))))
 }
 
 /// Query of `DELETE /v1/resources/{name}`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Delete even if the resource is in locked mode.
     #[serde(default)]
@@ -341,6 +544,7 @@ async fn delete_resource(
 
 /// `PUT /v1/resources/{name}/properties`.
 #[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Properties {
     /// Common properties to set.
     #[serde(default)]
@@ -355,12 +559,13 @@ async fn set_properties(
     Path(name): Path<String>,
     Body(p): Body<Properties>,
 ) -> Result<Json<serde_json::Value>> {
-    e.set_properties(&name, text(p.common), text(p.private)).await?;
+    e.set_properties(&name, text(p.common)?, text(p.private)?).await?;
     Ok(Json(json!(e.resource(&name)?)))
 }
 
 /// `PUT /v1/resources/{name}/dependencies`.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct DependencyExpression {
     /// The expression, e.g. `([ipA] or [ipB]) and [disk]`; empty removes every dependency.
     pub expression: String,
@@ -378,6 +583,7 @@ async fn set_dependencies(
 /// Body of online/offline: the client flags (`CLUSAPI_RESOURCE_*` / `CLUSAPI_GROUP_*`), as names
 /// (`"IGNORE_RESOURCE_STATUS|DO_NOT_UPDATE_PERSISTENT_STATE"`) or a number.
 #[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct OperationRequest {
     /// The flags.
     #[serde(default)]
@@ -389,7 +595,15 @@ async fn operation_flags<F>(
     req: Request,
     parse: impl Fn(&str) -> std::result::Result<F, resapi::FlagsError>,
 ) -> Result<F> {
-    let text = optional_body(req).await?.flags.map(Value::into_text).unwrap_or_default();
+    let text = match optional_body(req).await?.flags {
+        Some(Value::List(_)) => {
+            return Err(ApiError::new(
+                Status::ERROR_INVALID_PARAMETER,
+                "flags must be text (names joined with '|') or a number, not a list",
+            ));
+        }
+        flags => flags.map(Value::into_text).unwrap_or_default(),
+    };
     parse(&text).map_err(|f| ApiError::new(f.status(), f.to_string()))
 }
 
@@ -414,7 +628,7 @@ async fn optional_body(req: Request) -> Result<OperationRequest> {
         return Ok(OperationRequest::default());
     }
     serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("malformed request: {e}")))
+        .map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, body_error(&e.to_string())))
 }
 
 async fn online_resource(
@@ -478,6 +692,7 @@ async fn offline_group(
 
 /// `POST /v1/resources/{name}/control`.
 #[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ControlRequest {
     /// The control code: a number, or a `CLUSCTL_RESOURCE_*` name.
     pub code: Value,
@@ -526,7 +741,7 @@ async fn control(
         Value::Text(t) => resapi::parse_u32(t)
             .or_else(|| resapi::control::codes::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(t)).map(|(_, c)| c.0))
             .ok_or_else(|| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("{t:?} is not a control code")))?,
-        Value::Bool(_) => {
+        Value::Bool(_) | Value::List(_) => {
             return Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, "code must be a number or a CLUSCTL_* name"));
         }
     };
@@ -555,6 +770,7 @@ async fn control(
 
 /// Query of `GET /v1/operations/{id}`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to wait for the operation to end (at most [`MAX_WAIT_S`]).
     #[serde(default)]
@@ -577,6 +793,7 @@ async fn operation(
 
 /// Query of `GET /v1/events`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Replay events after this sequence number (from the node's recent history).
     #[serde(default)]

@@ -450,7 +450,11 @@ impl NodeBench {
         let mut config = Config::default();
         let mut names = HashSet::new();
         for g in 0..self.groups {
-            config.groups.push(GroupConfig { name: format!("g{g}"), online: true, properties: Default::default() });
+            config.groups.push(GroupConfig {
+                name: format!("g{g}"),
+                online: Some(true),
+                properties: Default::default(),
+            });
         }
         for r in 0..self.resources {
             let name = format!("d{r}");
@@ -484,7 +488,11 @@ impl NodeBench {
             let mut names = HashSet::new();
             let groups = (self.ocf_resources / 10).max(1);
             for g in 0..groups {
-                config.groups.push(GroupConfig { name: format!("o{g}"), online: true, properties: Default::default() });
+                config.groups.push(GroupConfig {
+                    name: format!("o{g}"),
+                    online: Some(true),
+                    properties: Default::default(),
+                });
             }
             for r in 0..self.ocf_resources {
                 let name = format!("ocf{r}");
@@ -547,7 +555,11 @@ impl NodeBench {
         let mut config = Config::default();
         let mut names = HashSet::new();
         for c in 0..self.chains {
-            config.groups.push(GroupConfig { name: format!("chain{c}"), online: true, properties: Default::default() });
+            config.groups.push(GroupConfig {
+                name: format!("chain{c}"),
+                online: Some(true),
+                properties: Default::default(),
+            });
             for i in 0..self.chain_depth {
                 let name = format!("c{c}-{i}");
                 names.insert(name.clone());

@@ -67,6 +67,9 @@ enum Command {
         /// Print the changes without making them.
         #[arg(long)]
         dry_run: bool,
+        /// Also delete the groups and resources the file does not name (printed first).
+        #[arg(long)]
+        prune: bool,
     },
     /// Print shell completions.
     Completions {
@@ -106,9 +109,13 @@ enum NodeCmd {
 
 #[derive(Debug, clap::Args)]
 struct OpArgs {
-    /// Wait for the operation to end, showing progress.
+    /// Wait for the operation to end, showing progress (at most --timeout; then exit 124, the
+    /// operation still pending).
     #[arg(long)]
     wait: bool,
+    /// How long --wait waits: a number with ms, s, m or h (seconds if none).
+    #[arg(long, default_value = "300s", value_parser = parse_duration, requires = "wait")]
+    timeout: std::time::Duration,
     /// Client flags, e.g. IGNORE_RESOURCE_STATUS or DO_NOT_UPDATE_PERSISTENT_STATE.
     #[arg(long)]
     flags: Option<String>,
@@ -289,9 +296,44 @@ enum ExplainKind {
     ControlCode,
 }
 
+/// A duration as `300`, `300s`, `500ms`, `5m` or `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let wrong = || format!("{text:?} is not a duration: write a whole number with ms, s, m or h (300s, 5m)");
+    let n: u64 = digits.parse().map_err(|_| wrong())?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => None,
+    };
+    ms.map(std::time::Duration::from_millis).ok_or_else(wrong)
+}
+
+/// The exit status when `--wait` gave up on an operation that is still pending (as timeout(1)).
+pub const EXIT_STILL_PENDING: u8 = 124;
+
+/// Lets output into a closed pipe (`halo events | head -1`) end the process quietly, as SIGPIPE
+/// does for other commands, instead of a panic in `println!`.
+fn quiet_on_closed_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: restoring the default action installs no handler, so no code runs in signal context.
+    // Nothing in this process relies on SIGPIPE being ignored: sockets are written with
+    // MSG_NOSIGNAL.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 /// Parses the arguments and runs the command; errors print their reason and exit non-zero.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon, its hosts and the benchmarks (which run daemons) keep SIGPIPE ignored: a
+    // reader going away must never kill them.
+    if !matches!(cli.command, Some(Command::Host | Command::Node { what: NodeCmd::Run(_) } | Command::Bench { .. })) {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         None => {
             use clap::CommandFactory;
@@ -329,6 +371,10 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<crate::client::StillPending>().is_some() => {
+            eprintln!("halo: {e:#}");
+            ExitCode::from(EXIT_STILL_PENDING)
+        }
         Err(e) => {
             eprintln!("halo: {e:#}");
             ExitCode::from(1)
@@ -365,11 +411,23 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             GroupCmd::Show { name } => c.print(&c.get(&format!("/v1/groups/{name}")).await?, client::object_table),
             GroupCmd::Online { name, op } => {
                 let members = group_members(&c, &name).await?;
-                c.operation(&format!("/v1/groups/{name}/online"), op.flags.as_deref(), op.wait, &members).await?
+                c.operation(
+                    &format!("/v1/groups/{name}/online"),
+                    op.flags.as_deref(),
+                    op.wait.then_some(op.timeout),
+                    &members,
+                )
+                .await?
             }
             GroupCmd::Offline { name, op } => {
                 let members = group_members(&c, &name).await?;
-                c.operation(&format!("/v1/groups/{name}/offline"), op.flags.as_deref(), op.wait, &members).await?
+                c.operation(
+                    &format!("/v1/groups/{name}/offline"),
+                    op.flags.as_deref(),
+                    op.wait.then_some(op.timeout),
+                    &members,
+                )
+                .await?
             }
             GroupCmd::Set { name, pairs: kv } => {
                 let v = c.put(&format!("/v1/groups/{name}/properties"), json!({ "common": pairs(&kv)? })).await?;
@@ -395,7 +453,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                 c.operation(
                     &format!("/v1/resources/{name}/online"),
                     op.flags.as_deref(),
-                    op.wait,
+                    op.wait.then_some(op.timeout),
                     std::slice::from_ref(&name),
                 )
                 .await?
@@ -404,7 +462,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                 c.operation(
                     &format!("/v1/resources/{name}/offline"),
                     op.flags.as_deref(),
-                    op.wait,
+                    op.wait.then_some(op.timeout),
                     std::slice::from_ref(&name),
                 )
                 .await?
@@ -459,7 +517,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             c.print(&c.get(&format!("/v1/types/{name}")).await?, client::object_table)
         }
         Command::Events { follow, after } => events(endpoint, output, follow, after).await?,
-        Command::Apply { file, dry_run } => crate::apply::apply_file(endpoint, &file, dry_run).await?,
+        Command::Apply { file, dry_run, prune } => crate::apply::apply_file(endpoint, &file, dry_run, prune).await?,
         Command::Host
         | Command::Explain { .. }
         | Command::Bench { .. }
@@ -580,5 +638,18 @@ mod tests {
         assert!(explain(ExplainKind::OfflineFlags, "0x80").unwrap_err().contains("unknown bits 0x80"));
         assert_eq!(explain(ExplainKind::ResourceState, "129").as_deref(), Ok("OnlinePending (129)"));
         assert!(explain(ExplainKind::ControlCode, "0x01400086").unwrap().starts_with("CLUSCTL_RESOURCE_SET_PRIVATE"));
+    }
+
+    #[test]
+    fn durations_take_units_and_refuse_the_rest() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "s", "-1s", "1.5s", "2 days", "99999999999999999999h"] {
+            assert!(parse_duration(bad).unwrap_err().contains("is not a duration"), "{bad}");
+        }
     }
 }

@@ -31,17 +31,15 @@ impl Client {
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
         let resp = req.send().await.map_err(|e| anyhow!("cannot reach halo at {}: {e}", self.base))?;
-        let code = resp.status().as_u16();
+        let status = resp.status();
         let text = resp.text().await?;
         let body: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        if code >= 400 {
-            let name = body.get("error").and_then(Value::as_str).unwrap_or("ERROR");
-            let number = body.get("code").and_then(Value::as_u64).unwrap_or(0);
-            let message = body.get("message").and_then(Value::as_str).unwrap_or("");
-            bail!("{name} ({number}): {message}");
+        if status.is_client_error() || status.is_server_error() {
+            let error = body.get("error").and_then(Value::as_str).map(str::to_string);
+            return Err(ApiFailure { error, text: error_text(status, &body) }.into());
         }
-        Ok((code, body))
+        Ok((status.as_u16(), body))
     }
 
     /// GET.
@@ -72,8 +70,15 @@ impl Client {
         }
     }
 
-    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr.
-    pub async fn operation(&self, path: &str, flags: Option<&str>, wait: bool, watch: &[String]) -> Result<()> {
+    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr, for
+    /// at most that long ([`StillPending`] then).
+    pub async fn operation(
+        &self,
+        path: &str,
+        flags: Option<&str>,
+        wait: Option<Duration>,
+        watch: &[String],
+    ) -> Result<()> {
         let body = match flags {
             Some(f) => json!({ "flags": f }),
             None => json!({}),
@@ -83,13 +88,18 @@ impl Client {
             .get("operation")
             .and_then(Value::as_u64)
             .ok_or_else(|| anyhow!("no operation id in {accepted}"))?;
-        if !wait {
+        let Some(limit) = wait else {
             self.print(&accepted, |_| format!("operation {op} accepted (ERROR_IO_PENDING); follow it with --wait\n"));
             return Ok(());
-        }
+        };
         let started = Instant::now();
         let mut last = String::new();
         loop {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(StillPending { op, after: limit }.into());
+            }
+            // A second at a time, to show progress; the limit is overshot by less than that.
             let result = self.get(&format!("/v1/operations/{op}?wait=1")).await?;
             let status = result.pointer("/result/status").and_then(Value::as_str).unwrap_or("pending").to_string();
             let progress = self.progress(watch).await.unwrap_or_default();
@@ -123,6 +133,69 @@ impl Client {
             .map(|r| format!("{}={}", r["name"].as_str().unwrap_or("?"), r["state"].as_str().unwrap_or("?")))
             .collect();
         Ok(items.join(" "))
+    }
+}
+
+/// `--wait` gave up: the operation goes on without the client.
+#[derive(Debug)]
+pub struct StillPending {
+    /// The operation.
+    pub op: u64,
+    /// How long the client waited.
+    pub after: Duration,
+}
+
+impl std::fmt::Display for StillPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "operation {} is still pending after {:?}; it goes on (GET /v1/operations/{} shows it)",
+            self.op, self.after, self.op
+        )
+    }
+}
+
+impl std::error::Error for StillPending {}
+
+/// An error the node answered, for callers that handle some errors (`apply` and an object
+/// another client created meanwhile).
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// The `ERROR_*` name, when the answer was the API's error document.
+    pub error: Option<String>,
+    text: String,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+impl ApiFailure {
+    /// Whether `e` is this API error.
+    pub fn is(e: &anyhow::Error, name: &str) -> bool {
+        e.downcast_ref::<ApiFailure>().and_then(|f| f.error.as_deref()) == Some(name)
+    }
+}
+
+/// An error answer as one line: `ERROR_NAME (code): message` for the API's error document, and
+/// the HTTP status with whatever text came for anything else (a proxy, an empty body).
+fn error_text(status: reqwest::StatusCode, body: &Value) -> String {
+    let name = body.get("error").and_then(Value::as_str);
+    let number = body.get("code").and_then(Value::as_u64);
+    let message = body.get("message").and_then(Value::as_str);
+    if let (Some(name), Some(number), Some(message)) = (name, number, message) {
+        return format!("{name} ({number}): {message}");
+    }
+    let http = format!("HTTP {} {}", status.as_u16(), status.canonical_reason().unwrap_or("error"));
+    match body {
+        Value::Null => format!("{http} (no body)"),
+        Value::String(s) if s.trim().is_empty() => format!("{http} (no body)"),
+        Value::String(s) => format!("{http}: {}", s.trim()),
+        other => format!("{http}: {other}"),
     }
 }
 

@@ -82,7 +82,7 @@ impl NodeRun {
         if let Some(file) = self.apply.clone() {
             let endpoint = format!("http://{address}");
             tokio::spawn(async move {
-                if let Err(e) = crate::apply::apply_file(&endpoint, &file, false).await {
+                if let Err(e) = crate::apply::apply_file(&endpoint, &file, false, false).await {
                     eprintln!("halo: applying {}: {e:#}", file.display());
                 }
             });
@@ -95,18 +95,27 @@ impl NodeRun {
                 })
                 .into_future(),
         );
+        let mut signals = Signals::new();
         tokio::select! {
-            () = wait_for_signal() => {}
+            () = signals.next() => {}
             error = fatal => {
                 tracing::error!(%error, "the cluster database failed; exiting");
                 return Err(anyhow::anyhow!("{error}"));
             }
         }
         tracing::info!("shutting down: taking every group offline");
-        match engine.shutdown(SHUTDOWN_TIMEOUT).await {
-            Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
-            Ok(other) => tracing::warn!(?other, "shutdown did not complete cleanly"),
-            Err(e) => tracing::error!(%e, "shutdown failed"),
+        tokio::select! {
+            result = engine.shutdown(SHUTDOWN_TIMEOUT) => match result {
+                Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
+                Ok(other) => tracing::warn!(?other, "shutdown did not complete cleanly"),
+                Err(e) => tracing::error!(%e, "shutdown failed"),
+            },
+            () = signals.next() => {
+                // The hosts see the daemon go and stop their resources themselves; the
+                // persistent state is untouched, so the next start brings the groups back.
+                tracing::warn!("second signal: stopping now without waiting for groups");
+                std::process::exit(EXIT_FORCED);
+            }
         }
         // Open event streams never end by themselves: give requests a moment, then go.
         let _ = stop_tx.send(());
@@ -118,16 +127,42 @@ impl NodeRun {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+/// The exit status of a daemon stopped by a second signal during its shutdown (128 + SIGTERM's
+/// number, as a shell reports a process that SIGTERM ended).
+pub const EXIT_FORCED: i32 = 143;
+
+/// SIGTERM and SIGINT, registered once so that a second one during the shutdown is seen too.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => Signals { term: Some(term), int: Some(int) },
+            (term, int) => {
+                tracing::warn!("cannot handle SIGTERM and SIGINT; the daemon runs until killed");
+                Signals { term: term.ok(), int: int.ok() }
             }
         }
-        // Without signal handlers the daemon runs until killed; hosts still stop with it.
-        _ => std::future::pending::<()>().await,
+    }
+
+    /// The next SIGTERM or SIGINT. Without handlers the daemon runs until killed; hosts still
+    /// stop with it.
+    async fn next(&mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = recv(&mut self.term) => {}
+            () = recv(&mut self.int) => {}
+        }
     }
 }

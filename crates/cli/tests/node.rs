@@ -436,8 +436,7 @@ async fn a_frozen_daemon_loses_its_lease_and_its_resources_stop() {
     nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGCONT).unwrap();
     let after = stopped_after.expect("the resource kept running under a frozen daemon");
     assert!(after >= Duration::from_secs(4), "stopped after {after:?}: before the lease could have run out");
-    // Thawed, the daemon counts the lease expiry as a failure and restarts the resource under its
-    // restart policy (after RestartDelay): it should be online.
+    // Thawed, the daemon sees the lease expiry and brings the resource back (it should be online).
     node.until_all(&["sleeper"], "Online").await;
 }
 
@@ -484,6 +483,373 @@ async fn a_native_plugin_type_is_declared_and_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_RESOURCE_TYPE_BUSY"), "{out:?}");
     let out = node.cli(&["type", "create", "ghost", "--native", "/nonexistent/libghost.so"]);
     assert!(!out.status.success());
+}
+
+/// Sends `method path` with an optional JSON body; returns the status and the body as JSON (or
+/// Null with the raw text in the panic message when it is not JSON).
+async fn call(endpoint: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = reqwest::Client::new().request(method, format!("{endpoint}{path}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (code, serde_json::from_str(&text).unwrap_or_else(|_| json!({ "not json": text })))
+}
+
+/// Asserts an error document with `error` whose message mentions every one of `mentions`.
+fn assert_error(got: (u16, Value), http: u16, error: &str, mentions: &[&str]) {
+    let (code, body) = got;
+    assert_eq!((code, body["error"].as_str().unwrap_or("")), (http, error), "{body}");
+    assert!(body["code"].is_u64(), "{body}");
+    let message = body["message"].as_str().unwrap_or("");
+    for m in mentions {
+        assert!(message.contains(m), "{message:?} does not mention {m:?}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_and_every_error_is_a_json_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    // Misspelt or unknown fields in every body are refused, naming the field and the allowed ones.
+    let bodies = [
+        ("POST", "/v1/groups", json!({ "name": "g2", "propertis": { "Priority": 1 } }), "propertis", "properties"),
+        (
+            "POST",
+            "/v1/resources",
+            json!({ "name": "r2", "group": "g", "type": "dummy", "depends": "[r]" }),
+            "depends",
+            "dependencies",
+        ),
+        ("PUT", "/v1/groups/g/properties", json!({ "commom": { "Priority": 1 } }), "commom", "common"),
+        ("PUT", "/v1/resources/r/properties", json!({ "privat": { "X": "1" } }), "privat", "private"),
+        ("PUT", "/v1/resources/r/dependencies", json!({ "expresion": "" }), "expresion", "expression"),
+        ("POST", "/v1/resources/r/online", json!({ "flag": "0" }), "flag", "flags"),
+        ("POST", "/v1/types", json!({ "name": "t", "path": "/x.so", "typename": "t" }), "typename", "type_name"),
+        ("POST", "/v1/resources/r/control", json!({ "code": 1, "input": "" }), "input", "input_hex"),
+    ];
+    for (method, path, body, field, allowed) in bodies {
+        assert_error(call(e, method, path, Some(body)).await, 400, invalid, &[field, allowed]);
+    }
+    assert_error(call(e, "GET", "/v1/groups/g2", None).await, 404, "ERROR_GROUP_NOT_FOUND", &[]);
+    assert_error(call(e, "GET", "/v1/resources/r2", None).await, 404, "ERROR_RESOURCE_NOT_FOUND", &[]);
+    // Path and query errors, unknown endpoints and wrong methods answer the JSON document too.
+    assert_error(call(e, "GET", "/v1/operations/abc", None).await, 400, invalid, &["abc"]);
+    assert_error(call(e, "GET", "/v1/operations/1?wait=-1", None).await, 400, invalid, &["wait"]);
+    assert_error(call(e, "DELETE", "/v1/resources/r?force=maybe", None).await, 400, invalid, &["force"]);
+    assert_error(call(e, "GET", "/v1/nothing", None).await, 404, "ERROR_INVALID_FUNCTION", &["/v1/nothing"]);
+    assert_error(call(e, "DELETE", "/v1/status", None).await, 405, "ERROR_INVALID_FUNCTION", &["DELETE", "GET"]);
+    assert_error(
+        call(e, "PATCH", "/v1/groups", None).await,
+        405,
+        "ERROR_INVALID_FUNCTION",
+        &["PATCH", "GET, HEAD, POST"],
+    );
+    // Nothing was created by the refused requests.
+    assert_eq!(node.json(&["resource", "show", "r"])["dependencies"], "");
+}
+
+#[tokio::test]
+async fn property_values_are_checked_and_lists_are_multi_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    // Numbers with spaces around them or a '+' are refused, naming the property and the fix.
+    for (path, body, prop, fixed) in [
+        ("/v1/resources/r/properties", json!({ "common": { "RestartThreshold": " 5" } }), "RestartThreshold", "\"5\""),
+        ("/v1/resources/r/properties", json!({ "private": { "OnlineDelayMs": "+5" } }), "OnlineDelayMs", "\"5\""),
+        ("/v1/groups/g/properties", json!({ "common": { "Priority": "3000 " } }), "Priority", "\"3000\""),
+    ] {
+        assert_error(call(e, "PUT", path, Some(body)).await, 400, invalid, &[prop, fixed]);
+    }
+    let r = node.json(&["resource", "show", "r"]);
+    assert!(r["common"].get("RestartThreshold").is_none() && r["private"].get("OnlineDelayMs").is_none(), "{r}");
+    // Text that is not a number keeps its spaces (an OCF resource takes any parameter).
+    node.ok(&["resource", "create", "o", "--group", "g", "--type", "ocf", "--set", "Agent=heartbeat:Dummy"]);
+    let (code, body) =
+        call(e, "PUT", "/v1/resources/o/properties", Some(json!({ "private": { "Note": " a b " } }))).await;
+    assert_eq!((code, body["private"]["Note"].clone()), (200, json!(" a b ")), "{body}");
+    // A JSON array of strings is a MULTI_SZ, stored as apply stores a TOML array: one per line.
+    let (code, body) = call(
+        e,
+        "PUT",
+        "/v1/groups/g/properties",
+        Some(json!({ "common": { "AntiAffinityClassNames": ["sql", "web"] } })),
+    )
+    .await;
+    assert_eq!((code, body["common"]["AntiAffinityClassNames"].clone()), (200, json!("sql\nweb")), "{body}");
+    let (code, body) = call(
+        e,
+        "POST",
+        "/v1/resources",
+        Some(json!({ "name": "m", "group": "g", "type": "ocf", "private": { "Agent": "heartbeat:Dummy", "List": ["a", "b"] } })),
+    )
+    .await;
+    assert_eq!((code, body["private"]["List"].clone()), (201, json!("a\nb")), "{body}");
+    // Arrays of anything else, and strings a list cannot hold, are refused with the reason.
+    for (value, mentions) in [
+        (json!([1, 2]), vec!["AntiAffinityClassNames", "strings"]),
+        (json!(["a", ["b"]]), vec!["AntiAffinityClassNames", "strings"]),
+        (json!(["a", ""]), vec!["AntiAffinityClassNames", "empty"]),
+        (json!(["a\nb"]), vec!["AntiAffinityClassNames", "line"]),
+        (json!({ "a": 1 }), vec!["AntiAffinityClassNames", "list of strings"]),
+        (json!(-1), vec!["AntiAffinityClassNames", "number"]),
+    ] {
+        let body = json!({ "common": { "AntiAffinityClassNames": value } });
+        assert_error(call(e, "PUT", "/v1/groups/g/properties", Some(body)).await, 400, invalid, &mentions);
+    }
+    assert_eq!(node.json(&["group", "show", "g"])["common"]["AntiAffinityClassNames"], "sql\nweb");
+}
+
+#[tokio::test]
+async fn names_must_start_with_a_letter_or_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    let e = node.endpoint.as_str();
+    node.ok(&["group", "create", "g"]);
+    let invalid = "ERROR_INVALID_PARAMETER";
+    let grammar = "starting with a letter or digit";
+    for bad in [".", "..", "-", "--help", "-x", ".hidden", "_x"] {
+        let got = call(e, "POST", "/v1/groups", Some(json!({ "name": bad }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+        let got = call(e, "POST", "/v1/resources", Some(json!({ "name": bad, "group": "g", "type": "dummy" }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+        let got = call(e, "POST", "/v1/types", Some(json!({ "name": bad, "path": "/x.so" }))).await;
+        assert_error(got, 400, invalid, &[&format!("{bad:?}"), grammar]);
+    }
+    // Dots, dashes and underscores after the first character are fine.
+    node.ok(&["group", "create", "web-1.a_b"]);
+    node.ok(&["group", "create", "9lives"]);
+    let groups = node.json(&["group", "list"]);
+    assert_eq!(groups.as_array().unwrap().len(), 3, "{groups}");
+}
+
+#[tokio::test]
+async fn the_cli_reports_errors_that_are_not_json() {
+    // A proxy in front of the node answers with text of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for (stream, body) in listener.incoming().zip(["bad gateway from the proxy", ""]) {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let answer = format!(
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    for expected in ["HTTP 502 Bad Gateway: bad gateway from the proxy", "HTTP 502 Bad Gateway (no body)"] {
+        let out = Command::new(HALO).args(["--endpoint", &endpoint, "group", "list"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains(expected) && !err.contains("(0)"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn apply_takes_groups_offline_and_prunes_what_the_file_no_longer_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"));
+    let file = dir.path().join("cluster.toml");
+    let path = file.to_str().unwrap();
+    let group = |name: &str, online: &str| format!("[[group]]\nname = \"{name}\"\n{online}\n");
+    let resource = |name: &str, group: &str, depends: &str| {
+        format!("[[resource]]\nname = \"{name}\"\ngroup = \"{group}\"\ntype = \"dummy\"\ndepends = \"{depends}\"\n")
+    };
+    let everything = [
+        group("g", "online = true"),
+        group("h", ""),
+        resource("a", "g", "[b]"),
+        resource("b", "g", ""),
+        resource("c", "h", ""),
+    ];
+    std::fs::write(&file, everything.concat()).unwrap();
+    node.ok(&["apply", "-f", path]);
+    node.until_all(&["a", "b"], "Online").await;
+
+    // online = false takes the online group offline.
+    std::fs::write(&file, everything.concat().replace("online = true", "online = false")).unwrap();
+    let out = node.ok(&["apply", "-f", path]);
+    assert_eq!(out.trim(), "< offline group g");
+    node.until_all(&["a", "b"], "Offline").await;
+    assert_eq!(node.ok(&["apply", "-f", path]).trim(), "no changes");
+
+    // Without --prune, objects the file no longer names stay; --dry-run --prune only prints them.
+    std::fs::write(&file, [group("g", "online = true"), resource("a", "g", "")].concat()).unwrap();
+    let out = node.ok(&["apply", "--dry-run", "--prune", "-f", path]);
+    for line in ["- resource b", "- resource c", "- group h", "> online group g"] {
+        assert!(out.contains(line), "{out}");
+    }
+    assert_eq!(node.json(&["resource", "list"]).as_array().unwrap().len(), 3);
+    let out = node.ok(&["apply", "-f", path]);
+    assert!(!out.contains("- "), "{out}");
+    node.until_all(&["a", "b"], "Online").await;
+    // --prune removes them (online ones too), after printing them.
+    let out = node.ok(&["apply", "--prune", "-f", path]);
+    for line in ["- resource b", "- resource c", "- group h"] {
+        assert!(out.contains(line), "{out}");
+    }
+    let names =
+        |v: Value| v.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(names(node.json(&["resource", "list"])), ["a"]);
+    assert_eq!(names(node.json(&["group", "list"])), ["g"]);
+    assert_eq!(node.ok(&["apply", "--prune", "-f", path]).trim(), "no changes");
+}
+
+#[tokio::test]
+async fn the_same_file_applied_by_several_clients_at_once_succeeds_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"));
+    let file = dir.path().join("cluster.toml");
+    let mut text = String::from("[[group]]\nname = \"g\"\nonline = true\nproperties = { Priority = 3000 }\n");
+    for i in 0..6 {
+        let depends = if i == 0 { String::new() } else { format!("[r{}]", i - 1) };
+        text.push_str(&format!(
+            "[[resource]]\nname = \"r{i}\"\ngroup = \"g\"\ntype = \"dummy\"\ndepends = \"{depends}\"\nprivate = {{ OnlineDelayMs = {} }}\n",
+            i * 10
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(HALO)
+                .args(["--endpoint", &node.endpoint, "apply", "-f"])
+                .arg(&file)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Each awaited on a thread, with a deadline: a request the node never answers must fail the
+    // test, not hang it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    for c in clients {
+        let tx = tx.clone();
+        std::thread::spawn(move || tx.send(c.wait_with_output().unwrap()));
+    }
+    for _ in 0..4 {
+        let out = rx.recv_timeout(Duration::from_secs(60)).expect("an apply never finished");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    node.until_all(&["r0", "r1", "r2", "r3", "r4", "r5"], "Online").await;
+    assert_eq!(node.json(&["resource", "show", "r5"])["dependencies"], "[r4]");
+    // A different object of the same name is still an error, naming what differs.
+    std::fs::write(&file, "[[group]]\nname = \"x\"\n[[resource]]\nname = \"r0\"\ngroup = \"x\"\ntype = \"dummy\"\n")
+        .unwrap();
+    let out = node.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resource r0 exists"), "{out:?}");
+}
+
+/// Runs `script` with `sh -c`, with HALO set to the binary.
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).env("HALO", HALO).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    // The completions are larger than a pipe holds, so most are written after head has gone.
+    let out = sh("\"$HALO\" completions bash | head -1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
+    // Events: head takes the first line and goes; the next event is written into a closed pipe.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.ok(&["group", "create", "g0"]);
+    let child = sh(&format!("\"$HALO\" --endpoint {} events --follow | head -1", node.endpoint)).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    let mut made = 1;
+    let out = loop {
+        // Each new group is an event for `halo events` to print, until it notices the pipe.
+        if let Ok(out) = rx.try_recv() {
+            break out;
+        }
+        assert!(made < 2000, "halo events never ended");
+        node.ok(&["group", "create", &format!("g{made}")]);
+        made += 1;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_the_daemon_without_waiting_for_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(HALO)
+        .args(["node", "run", "--name", "n1", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let node = Node { endpoint: listening_on(&mut child), child };
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "slow", "--group", "g", "--type", "dummy", "--set", "OfflineDelayMs=600000"]);
+    node.ok(&["resource", "online", "slow", "--wait"]);
+    let pid = nix::unistd::Pid::from_raw(node.child.id() as i32);
+    let mut seen = Vec::new();
+    let mut until = |what: &str| loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {what:?} in {seen:#?}"));
+        seen.push(line.clone());
+        if line.contains(what) {
+            return;
+        }
+    };
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // The first signal is being handled (a second one sent earlier could merge with it).
+    until("shutting down");
+    let second = std::time::Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    until("second signal: stopping now without waiting for groups");
+    let mut node = node;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut child = std::mem::replace(&mut node.child, Command::new("true").spawn().unwrap());
+    std::thread::spawn(move || tx.send(child.wait().unwrap()));
+    let status = rx.recv_timeout(Duration::from_secs(20)).expect("the daemon kept waiting for its groups");
+    assert!(!status.success(), "{status:?}");
+    assert!(second.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn wait_gives_up_after_its_timeout_and_says_the_operation_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "slow", "--group", "g", "--type", "dummy", "--set", "OnlineDelayMs=600000"]);
+    let started = std::time::Instant::now();
+    let out = node.cli(&["resource", "online", "slow", "--wait", "--timeout", "2s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("still pending after 2s") && err.contains("operation "), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let out = node.cli(&["resource", "online", "slow", "--wait", "--timeout", "soon"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"), "{out:?}");
 }
 
 /// A daemon whose data directory is removed under it exits non-zero, naming the directory, so its
