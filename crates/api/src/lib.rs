@@ -805,23 +805,48 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Sse<impl futures_util::Stream<Item = std::result::Result<SseEvent, Infallible>>> {
     let (past, rx) = e.events().subscribe(q.after);
-    let past = futures_util::stream::iter(past);
-    let live = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => return Some((ev, rx)),
-                // A slow client missed events; it resumes with the next ones.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
     use futures_util::StreamExt;
-    let stream = past.chain(live).map(|ev| {
-        let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
-        Ok(SseEvent::default().id(ev.seq.to_string()).data(data))
+    let stream = event_items(past, rx).map(|item| {
+        Ok(match item {
+            StreamItem::Event(ev) => {
+                let data = serde_json::to_string(&ev).unwrap_or_else(|_| "{}".into());
+                SseEvent::default().id(ev.seq.to_string()).data(data)
+            }
+            StreamItem::Lagged(missed) => {
+                let data = json!({
+                    "kind": "lagged",
+                    "missed": missed,
+                    "message": format!("{missed} events were dropped because this client read too slowly; re-read /v1/status to resynchronise"),
+                });
+                SseEvent::default().event("lagged").data(data.to_string())
+            }
+        })
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// What the event stream carries: events, and a notice where a slow client missed some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StreamItem {
+    Event(halo_engine::events::Event),
+    Lagged(u64),
+}
+
+/// The history after the client's sequence number, then live events; a client too slow for the
+/// live ones is told how many it missed (the SSE event `lagged`) instead of silently skipping.
+fn event_items(
+    past: Vec<halo_engine::events::Event>,
+    rx: tokio::sync::broadcast::Receiver<halo_engine::events::Event>,
+) -> impl futures_util::Stream<Item = StreamItem> {
+    use futures_util::StreamExt;
+    let live = futures_util::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(ev) => Some((StreamItem::Event(ev), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => Some((StreamItem::Lagged(missed), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    futures_util::stream::iter(past.into_iter().map(StreamItem::Event)).chain(live)
 }
 
 async fn openapi() -> Json<serde_json::Value> {
@@ -856,7 +881,7 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/resources/{name}/fail": { "post": op("fail a resource (FailClusterResource)") },
             "/v1/resources/{name}/control": { "post": op("ResourceControl: {code, input_hex, output_size}; common codes get default handling") },
             "/v1/operations/{id}": { "get": op("an operation's status; ?wait=SECONDS waits for it") },
-            "/v1/events": { "get": op("server-sent events; ?after=SEQ replays recent history") },
+            "/v1/events": { "get": op("server-sent events; ?after=SEQ replays recent history; a client that reads too slowly gets an event of type lagged saying how many it missed") },
             "/v1/openapi.json": { "get": op("this document") },
         },
         "components": { "schemas": { "Error": { "type": "object", "required": ["error", "code", "message"], "properties": {
@@ -864,4 +889,34 @@ pub fn openapi_document() -> serde_json::Value {
             "code": { "type": "integer", "description": "Win32 code" },
             "message": { "type": "string" } } } } },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use halo_engine::events::{Event, EventKind};
+
+    fn event(seq: u64) -> Event {
+        Event { seq, time_ms: 0, kind: EventKind::NodeState { node: "n".into(), state: "Up".into() } }
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_is_told_how_many_events_it_missed() {
+        let (tx, rx) = tokio::sync::broadcast::channel(2);
+        for seq in 2..=6 {
+            tx.send(event(seq)).unwrap();
+        }
+        drop(tx);
+        let items: Vec<StreamItem> = event_items(vec![event(1)], rx).collect().await;
+        assert_eq!(
+            items,
+            [
+                StreamItem::Event(event(1)),
+                StreamItem::Lagged(3),
+                StreamItem::Event(event(5)),
+                StreamItem::Event(event(6))
+            ]
+        );
+    }
 }

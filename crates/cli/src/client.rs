@@ -330,6 +330,7 @@ pub fn event_line(e: &Value) -> String {
         "property" => format!("{} {}: {}", s(e, "object"), s(e, "name"), e["properties"]),
         "log" => format!("{} {}: {}", s(e, "resource"), s(e, "level"), s(e, "message")),
         "node_state" => format!("{} -> {}", s(e, "node"), s(e, "state")),
+        "lagged" => s(e, "message"),
         _ => e.to_string(),
     };
     format!("{:>6} {:<15} {detail}", s(e, "seq"), kind)
