@@ -552,6 +552,9 @@ pub struct Properties {
     /// Private properties to set.
     #[serde(default)]
     pub private: BTreeMap<String, Value>,
+    /// Private properties to remove (the type's defaults apply again).
+    #[serde(default)]
+    pub unset: Vec<String>,
 }
 
 async fn set_properties(
@@ -559,7 +562,7 @@ async fn set_properties(
     Path(name): Path<String>,
     Body(p): Body<Properties>,
 ) -> Result<Json<serde_json::Value>> {
-    e.set_properties(&name, text(p.common)?, text(p.private)?).await?;
+    e.change_properties(&name, text(p.common)?, text(p.private)?, p.unset).await?;
     Ok(Json(json!(e.resource(&name)?)))
 }
 

@@ -225,6 +225,14 @@ enum ResourceCmd {
         #[arg(required = true)]
         pairs: Vec<String>,
     },
+    /// Remove private properties, so that the type's defaults apply again.
+    Unset {
+        /// The resource.
+        name: String,
+        /// Property names.
+        #[arg(required = true)]
+        properties: Vec<String>,
+    },
     /// Replace dependencies with an expression, e.g. "([ipA] or [ipB]) and [disk]" ("" removes them).
     Depend {
         /// The resource.
@@ -482,6 +490,10 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                 let v = c
                     .put(&format!("/v1/resources/{name}/properties"), json!({ "common": common, "private": private }))
                     .await?;
+                c.print(&v, client::object_table);
+            }
+            ResourceCmd::Unset { name, properties } => {
+                let v = c.put(&format!("/v1/resources/{name}/properties"), json!({ "unset": properties })).await?;
                 c.print(&v, client::object_table);
             }
             ResourceCmd::Depend { name, expression } => {

@@ -885,3 +885,18 @@ fn a_daemon_whose_data_directory_is_removed_exits_with_an_error() {
     assert!(!status.success(), "exited with {status}; stderr: {stderr}");
     assert!(stderr.contains(&format!("data directory {} was removed", dir.display())), "stderr: {stderr}");
 }
+
+#[tokio::test]
+async fn a_private_property_can_be_removed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path());
+    node.ok(&["group", "create", "g"]);
+    node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy", "--set", "OnlineDelayMs=50"]);
+    assert_eq!(node.json(&["resource", "show", "r"])["private"]["OnlineDelayMs"], "50");
+    node.ok(&["resource", "unset", "r", "OnlineDelayMs"]);
+    assert!(node.json(&["resource", "show", "r"])["private"].get("OnlineDelayMs").is_none());
+    // Removing one that is not set is refused, naming it.
+    let out = node.cli(&["resource", "unset", "r", "OnlineDelayMs"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OnlineDelayMs"), "{out:?}");
+}

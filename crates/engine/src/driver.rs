@@ -271,18 +271,19 @@ impl Engine {
         common: BTreeMap<String, String>,
         private: BTreeMap<String, String>,
     ) -> Result<(), EngineError> {
-        self.done(Command::SetProperties { name: name.into(), common, private, unset: Vec::new() }).await
+        self.change_properties(name, common, private, Vec::new()).await
     }
 
-    /// Removes private properties (the type then uses its defaults).
-    pub async fn unset_private_properties(&self, name: &str, names: Vec<String>) -> Result<(), EngineError> {
-        let command = Command::SetProperties {
-            name: name.into(),
-            common: BTreeMap::new(),
-            private: BTreeMap::new(),
-            unset: names,
-        };
-        self.done(command).await
+    /// Sets common and private properties and removes the private ones named in `unset`, in
+    /// one write: if any of it is refused, nothing changes.
+    pub async fn change_properties(
+        &self,
+        name: &str,
+        common: BTreeMap<String, String>,
+        private: BTreeMap<String, String>,
+        unset: Vec<String>,
+    ) -> Result<(), EngineError> {
+        self.done(Command::SetProperties { name: name.into(), common, private, unset }).await
     }
 
     /// Replaces a resource's dependencies with an expression.
