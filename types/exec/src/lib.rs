@@ -4,7 +4,15 @@
 //! that stopping it stops everything it started), signalling and killing that group, and running
 //! a program to completion within a time limit while keeping the end of its output.
 //!
+//! Every child belongs to a [`Scope`]: a resource's children are contained (a cgroup v2 per
+//! resource, or their recorded process groups), so that everything a resource started can be
+//! killed as a whole, even after the host that started it died; see [`contain`].
+//!
 //! This crate owns process mechanics only; it must not interpret what a program's exit means.
+
+pub mod contain;
+
+pub use contain::Scope;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -44,9 +52,11 @@ pub struct Group {
 }
 
 impl Group {
-    /// Starts `command` as the leader of a new process group.
-    pub fn spawn(command: &mut Command) -> io::Result<Group> {
+    /// Starts `command` as the leader of a new process group, contained in `scope`.
+    pub fn spawn(scope: Scope, command: &mut Command) -> io::Result<Group> {
+        let placement = scope.prepare(command);
         let child = command.process_group(0).spawn()?;
+        scope.started(placement, child.id());
         Ok(Group { child })
     }
 
@@ -190,9 +200,11 @@ pub enum Keep {
     Stderr,
 }
 
-/// Runs `command` in its own process group to completion, killing the group after `timeout`.
-/// `cancelled` is polled (every 50 ms) while waiting: returning true kills the group at once.
+/// Runs `command` in its own process group, contained in `scope`, to completion, killing the
+/// group after `timeout`. `cancelled` is polled (every 50 ms) while waiting: returning true kills
+/// the group at once.
 pub fn run(
+    scope: Scope,
     command: &mut Command,
     keep: Keep,
     timeout: Duration,
@@ -200,7 +212,7 @@ pub fn run(
 ) -> io::Result<RunOutput> {
     let stdout = if keep == Keep::Both { Stdio::piped() } else { Stdio::null() };
     command.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
-    let Group { mut child } = Group::spawn(command)?;
+    let Group { mut child } = Group::spawn(scope, command)?;
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     let out = child.stdout.take().map(drain);
     let err = child.stderr.take().map(drain);
@@ -246,6 +258,7 @@ mod tests {
     #[test]
     fn run_keeps_output_and_kills_on_timeout() {
         let out = run(
+            Scope::NONE,
             Command::new("/bin/sh").args(["-c", "echo hi; echo oops >&2; exit 3"]),
             Keep::Both,
             Duration::from_secs(60),
@@ -259,6 +272,7 @@ mod tests {
         // A grandchild holding the pipes is killed with its group.
         let started = Instant::now();
         let out = run(
+            Scope::NONE,
             Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600"]),
             Keep::Stderr,
             Duration::from_millis(100),
@@ -271,7 +285,8 @@ mod tests {
 
     #[test]
     fn kill_leaves_no_member_running() {
-        let mut group = Group::spawn(Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600 & wait"])).unwrap();
+        let mut group =
+            Group::spawn(Scope::NONE, Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600 & wait"])).unwrap();
         let pgid = group.pid();
         group.kill();
         assert!(!group_running(pgid));
@@ -279,7 +294,7 @@ mod tests {
 
     #[test]
     fn missing_programs_map_to_file_not_found() {
-        let err = Group::spawn(&mut Command::new("/nonexistent/program")).unwrap_err();
+        let err = Group::spawn(Scope::NONE, &mut Command::new("/nonexistent/program")).unwrap_err();
         assert_eq!(spawn_status(&err), Status::ERROR_FILE_NOT_FOUND);
     }
 }
