@@ -400,7 +400,6 @@ enum Kind {
     /// A `process` resource running `sleep 1000`.
     Process,
     /// An OCF agent whose daemon is `sleep 1000`, started in the background.
-    #[allow(dead_code)] // until its daemon survives `start` (the next commit)
     OcfDaemon,
 }
 
@@ -470,4 +469,19 @@ async fn one_copy_of_a_process_after_its_host_froze() {
 #[tokio::test]
 async fn one_copy_of_a_process_after_its_host_deadlocked() {
     exactly_one_copy_after(Death::Deadlock, Kind::Process).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_is_killed() {
+    exactly_one_copy_after(Death::Killed, Kind::OcfDaemon).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_froze() {
+    exactly_one_copy_after(Death::Frozen, Kind::OcfDaemon).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_deadlocked() {
+    exactly_one_copy_after(Death::Deadlock, Kind::OcfDaemon).await;
 }

@@ -8,6 +8,11 @@
 //! follow the OCF spec; `ocf-exit-reason:` lines are kept in the log. An offline also passes
 //! `HALO_DESTINATION_NODE` and `HALO_OFFLINE_FLAGS[_NAMES]`.
 //!
+//! As in Pacemaker's executor, a daemon an agent starts in the background outlives the action:
+//! only an action that times out or is cancelled has its process group killed. Every process of
+//! the resource is contained (see `halo_type_exec::contain`) and ends when the resource goes
+//! offline or fails, or its host dies.
+//!
 //! Properties of the type itself: `Agent` (`provider:agent`, required) and `OcfRoot` (default
 //! `/usr/lib/ocf`).
 

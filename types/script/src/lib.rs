@@ -16,7 +16,9 @@
 //! Exit status 0 is success (alive, for the health checks); anything else is failure, recorded
 //! as the application-specific error code. `online` and `offline` run on a worker (the entry
 //! point returns `ERROR_IO_PENDING`), so PendingTimeout bounds them; the others must finish within
-//! `TimeoutMs`.
+//! `TimeoutMs`. What the script leaves running in the background (a daemon started by `online`)
+//! is not killed when it exits, only on a timeout or terminate; it belongs to the resource's
+//! containment and ends when the resource goes offline or fails, or its host dies.
 
 use halo_type_exec::{Keep, Scope, epoch, operation_env, run};
 use resapi::{
