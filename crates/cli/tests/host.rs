@@ -485,3 +485,16 @@ async fn one_copy_of_an_ocf_daemon_after_its_host_froze() {
 async fn one_copy_of_an_ocf_daemon_after_its_host_deadlocked() {
     exactly_one_copy_after(Death::Deadlock, Kind::OcfDaemon).await;
 }
+
+#[tokio::test]
+async fn a_control_call_over_the_frame_limit_fails_instead_of_hanging() {
+    let (m, _ev) = manager();
+    m.open(dummy(1, &[], timeouts())).await.unwrap();
+    // 255 travels as "255,": this input is about 20 MB framed, over the 16 MiB limit.
+    let input = vec![255u8; 5 * 1024 * 1024];
+    let call = tokio::time::timeout(Duration::from_secs(30), m.control(1, 0x0100_0011, input, 8)).await;
+    let err = call.expect("the control call hung").unwrap_err();
+    assert!(err.message.contains("limit"), "{err}");
+    // The host is still there and answers.
+    assert_eq!(m.control(1, 0x0100_0011, vec![], 8).await.unwrap().status, Status::ERROR_INVALID_FUNCTION);
+}

@@ -119,7 +119,8 @@ pub struct ControlReply {
 
 struct HostProcess {
     pid: u32,
-    to_host: mpsc::UnboundedSender<ToHost>,
+    /// Encoded frames: a request over the frame limit is refused to its caller, never queued.
+    to_host: mpsc::UnboundedSender<Vec<u8>>,
     shared: bool,
 }
 
@@ -305,8 +306,9 @@ impl HostManager {
         let mut state = lock(&self.inner.state);
         state.lease = Some(duration);
         let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let Ok(frame) = protocol::encode_frame(&ToHost::Lease { duration_ms: ms }) else { return };
         for host in state.hosts.values() {
-            let _ = host.to_host.send(ToHost::Lease { duration_ms: ms });
+            let _ = host.to_host.send(frame.clone());
         }
     }
 
@@ -319,8 +321,15 @@ impl HostManager {
     }
 
     fn send_to(&self, host: HostId, request: ToHost) -> Result<(), HostError> {
+        let frame = protocol::encode_frame(&request).map_err(|e| match e {
+            protocol::FrameError::TooLarge(n) => HostError::new(
+                Status::ERROR_INVALID_PARAMETER,
+                format!("a {n}-byte request exceeds the {}-byte frame limit", protocol::MAX_FRAME),
+            ),
+            other => HostError::new(Status::ERROR_INVALID_DATA, other.to_string()),
+        })?;
         let state = lock(&self.inner.state);
-        let sent = state.hosts.get(&host).map(|h| h.to_host.send(request).is_ok());
+        let sent = state.hosts.get(&host).map(|h| h.to_host.send(frame).is_ok());
         match sent {
             Some(true) => Ok(()),
             _ => Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, format!("host {host} is gone"))),
@@ -394,8 +403,10 @@ impl HostManager {
         {
             let mut state = lock(&self.inner.state);
             if let Some(lease) = state.lease {
-                let _ =
-                    to_host.send(ToHost::Lease { duration_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX) });
+                let lease = ToHost::Lease { duration_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX) };
+                if let Ok(frame) = protocol::encode_frame(&lease) {
+                    let _ = to_host.send(frame);
+                }
             }
             state.hosts.insert(id, HostProcess { pid, to_host, shared });
         }
@@ -618,15 +629,11 @@ impl Drop for Inner {
     }
 }
 
-async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<ToHost>) {
-    while let Some(request) = requests.recv().await {
-        match protocol::tokio_io::write_frame(&mut stdin, &request).await {
-            Ok(()) => {}
-            // Nothing was written; the request is lost but the host keeps its channel.
-            Err(protocol::FrameError::TooLarge(n)) => {
-                tracing::error!(bytes = n, "dropped a request to a host over the frame limit")
-            }
-            Err(_) => return,
+async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::AsyncWriteExt;
+    while let Some(frame) = requests.recv().await {
+        if stdin.write_all(&frame).await.is_err() || stdin.flush().await.is_err() {
+            return; // The host is gone; its reader reports the death.
         }
     }
 }

@@ -354,6 +354,18 @@ pub enum FrameError {
     Malformed(#[from] serde_json::Error),
 }
 
+/// Encodes one frame (length and body), refusing one over [`MAX_FRAME`] before anything is
+/// sent, so that the sender can fail the request instead of losing it.
+pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    let body = serde_json::to_vec(message)?;
+    let len = u32::try_from(body.len()).ok().filter(|l| *l as usize <= MAX_FRAME);
+    let len = len.ok_or(FrameError::TooLarge(body.len()))?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
 /// Writes one frame.
 pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> Result<(), FrameError> {
     let body = serde_json::to_vec(message)?;

@@ -1064,12 +1064,11 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
         let mut output = std::io::BufWriter::new(output);
         for message in facts_rx {
             match message {
-                Outgoing::Fact(fact) => match protocol::write_frame(&mut output, &fact) {
-                    Ok(()) => {}
-                    // Nothing was written: drop this fact, keep the channel.
-                    Err(FrameError::TooLarge(n)) => tracing::error!(bytes = n, "dropped a fact over the frame limit"),
-                    Err(_) => return, // The parent is gone; the reader sees it too.
-                },
+                Outgoing::Fact(fact) => {
+                    if write_fact(&mut output, fact).is_err() {
+                        return; // The parent is gone; the reader sees it too.
+                    }
+                }
                 Outgoing::Flushed(done) => {
                     let _ = done.send(());
                 }
@@ -1142,9 +1141,67 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     result
 }
 
+/// Writes a fact; one over the frame limit is replaced by what tells the parent so: a waiting
+/// control call gets its answer (an error), anything else a `Rejected` naming the size and the
+/// limit, so that nothing waits for a fact that was never sent.
+fn write_fact(output: &mut impl Write, fact: FromHost) -> Result<(), FrameError> {
+    let n = match protocol::write_frame(output, &fact) {
+        Err(FrameError::TooLarge(n)) => n,
+        other => return other,
+    };
+    let message = format!("a {n}-byte fact exceeds the {}-byte frame limit", protocol::MAX_FRAME);
+    tracing::error!(bytes = n, "a fact over the frame limit was replaced by an error");
+    let replacement = match fact {
+        FromHost::ControlDone { call, .. } => FromHost::ControlDone {
+            call,
+            status: Status::ERROR_INSUFFICIENT_BUFFER.0,
+            output: Vec::new(),
+            bytes_returned: 0,
+        },
+        other => FromHost::Rejected { id: fact_id(&other), status: Status::ERROR_INVALID_DATA.0, message },
+    };
+    protocol::write_frame(output, &replacement)
+}
+
+/// The resource a fact is about (0 for the host's own facts).
+fn fact_id(fact: &FromHost) -> ResourceId {
+    match fact {
+        FromHost::Opened { id, .. }
+        | FromHost::State { id, .. }
+        | FromHost::Unhealthy { id, .. }
+        | FromHost::Checked { id, .. }
+        | FromHost::Log { id, .. }
+        | FromHost::LockedMode { id, .. }
+        | FromHost::FailureSignal { id, .. }
+        | FromHost::Closed { id }
+        | FromHost::Deadlock { id, .. }
+        | FromHost::Crashed { id, .. }
+        | FromHost::ProcessGroup { id, .. }
+        | FromHost::Rejected { id, .. } => *id,
+        FromHost::Hello { .. } | FromHost::ControlDone { .. } | FromHost::Heartbeat => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fact_over_the_frame_limit_becomes_an_error_the_parent_sees() {
+        let huge = "x".repeat(protocol::MAX_FRAME + 1);
+        let mut out = Vec::new();
+        write_fact(&mut out, FromHost::Log { id: 7, level: 3, message: huge }).unwrap();
+        match protocol::read_frame::<FromHost>(&mut out.as_slice()).unwrap() {
+            FromHost::Rejected { id: 7, message, .. } => assert!(message.contains("frame limit"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let mut out = Vec::new();
+        let answer =
+            FromHost::ControlDone { call: 9, status: 0, output: vec![255; protocol::MAX_FRAME], bytes_returned: 1 };
+        write_fact(&mut out, answer).unwrap();
+        let replaced = protocol::read_frame::<FromHost>(&mut out.as_slice()).unwrap();
+        assert!(matches!(replaced, FromHost::ControlDone { call: 9, status: 122, .. }), "{replaced:?}");
+    }
 
     /// The pool wakes one helper at a time: a task that blocks must still not hold up the tasks
     /// queued behind it while other threads are free.
