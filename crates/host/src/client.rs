@@ -592,6 +592,9 @@ fn cgroup_root() -> Option<PathBuf> {
         return None;
     };
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    if n == 0 {
+        remove_stale(&mount.join("halo"));
+    }
     let dir = mount.join("halo").join(format!("{}.{n}", std::process::id()));
     match std::fs::create_dir_all(&dir) {
         Ok(()) => {
@@ -608,6 +611,34 @@ fn cgroup_root() -> Option<PathBuf> {
     }
 }
 
+/// Removes the directories of managers whose process is gone (a daemon that exited or was killed
+/// never drops its manager), killing whatever is still in them first.
+fn remove_stale(halo: &Path) {
+    let Ok(dir) = std::fs::read_dir(halo) else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.split_once('.')).map(|(pid, _)| pid) else { continue };
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        remove_tree(&entry.path());
+    }
+}
+
+/// Kills and removes every resource cgroup under `root`, then `root`.
+fn remove_tree(root: &Path) {
+    if let Ok(dir) = std::fs::read_dir(root) {
+        for entry in dir.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                contain::remove_cgroup(&entry.path());
+            }
+        }
+    }
+    if let Err(e) = std::fs::remove_dir(root) {
+        tracing::warn!(cgroup = %root.display(), error = %e, "cannot remove a hosts' cgroup");
+    }
+}
+
 impl Drop for Inner {
     /// The last handle is gone (and with it every host): nothing its resources started may stay.
     fn drop(&mut self) {
@@ -615,16 +646,8 @@ impl Drop for Inner {
         for groups in state.groups.values() {
             contain::kill_groups(groups, contain::KILL_LIMIT);
         }
-        let Some(root) = &self.cgroup else { return };
-        if let Ok(dir) = std::fs::read_dir(root) {
-            for entry in dir.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    contain::remove_cgroup(&entry.path());
-                }
-            }
-        }
-        if let Err(e) = std::fs::remove_dir(root) {
-            tracing::warn!(cgroup = %root.display(), error = %e, "cannot remove the hosts' cgroup");
+        if let Some(root) = &self.cgroup {
+            remove_tree(root);
         }
     }
 }
