@@ -382,3 +382,119 @@ async fn a_frozen_host_is_killed_and_its_resources_fail() {
     assert_eq!(m.host_pid(2), Some(other));
     assert_eq!(m.control(2, 0x0100_0011, vec![], 8).await.unwrap().status, Status::ERROR_INVALID_FUNCTION);
 }
+
+/// How a host dies in the one-copy tests.
+#[derive(Debug, Clone, Copy)]
+enum Death {
+    /// SIGKILL from outside.
+    Killed,
+    /// SIGSTOP: the parent kills it after its silence limit.
+    Frozen,
+    /// Another resource's online hangs past DeadlockTimeout: the parent kills the host.
+    Deadlock,
+}
+
+/// What the resource that must run exactly once is.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// A `process` resource running `sleep 1000`.
+    Process,
+    /// An OCF agent whose daemon is `sleep 1000`, started in the background.
+    OcfDaemon,
+}
+
+/// Starts a resource whose processes are `sleep`s marked in their environment, kills its host
+/// the way `death` says, restarts it as the engine would on the Failed report, and checks that
+/// exactly one copy runs afterwards, and none after offline.
+async fn exactly_one_copy_after(death: Death, kind: Kind) {
+    let (m, mut ev) = manager();
+    m.set_silence_limit(Duration::from_millis(1500));
+    let mark = common::unique_mark("onecopy");
+    let dir = tempfile::tempdir().unwrap();
+    let t = Timeouts { deadlock_ms: 1000, ..timeouts() };
+    let spec = match kind {
+        Kind::Process => {
+            let env = format!("HALO_TEST_MARK={mark}");
+            let props = [("Command", "sleep"), ("Arguments", "1000"), ("Environment", env.as_str())];
+            OpenSpec { timeouts: t, ..common::spec(1, halo_host::protocol::TypeSpec::Process, &props) }
+        }
+        Kind::OcfDaemon => {
+            let root = common::daemon_agent(dir.path());
+            let pidfile = dir.path().join("daemon.pid");
+            let props = [
+                ("Agent", "halotest:daemon"),
+                ("OcfRoot", root.as_str()),
+                ("pidfile", pidfile.to_str().unwrap()),
+                ("mark", mark.as_str()),
+            ];
+            OpenSpec { timeouts: t, ..common::spec(1, halo_host::protocol::TypeSpec::Ocf, &props) }
+        }
+    };
+    m.open(spec.clone()).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    assert_eq!(common::wait_marked("sleep", &mark, 1), 1, "{kind:?} did not start its daemon");
+    let host = nix::unistd::Pid::from_raw(m.host_pid(1).unwrap() as i32);
+    match death {
+        Death::Killed => nix::sys::signal::kill(host, nix::sys::signal::Signal::SIGKILL).unwrap(),
+        Death::Frozen => nix::sys::signal::kill(host, nix::sys::signal::Signal::SIGSTOP).unwrap(),
+        Death::Deadlock => {
+            m.open(dummy(2, &[("HangIn", "online")], t)).await.unwrap();
+            m.online(2, 0, vec![]).unwrap();
+        }
+    }
+    let (_, cause) = ev.state(1, ResourceState::Failed).await;
+    assert_eq!(cause, Cause::HostDied);
+    // The engine restarts on this report: by now nothing the old host started may run.
+    assert_eq!(common::count_marked("sleep", &mark), 0, "{kind:?} outlived its host ({death:?})");
+    m.open(spec).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    assert_eq!(common::wait_marked("sleep", &mark, 1), 1, "{kind:?} after a restart ({death:?})");
+    m.offline(1, None, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Offline).await;
+    assert_eq!(common::count_marked("sleep", &mark), 0, "{kind:?} outlived its offline");
+}
+
+#[tokio::test]
+async fn one_copy_of_a_process_after_its_host_is_killed() {
+    exactly_one_copy_after(Death::Killed, Kind::Process).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_a_process_after_its_host_froze() {
+    exactly_one_copy_after(Death::Frozen, Kind::Process).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_a_process_after_its_host_deadlocked() {
+    exactly_one_copy_after(Death::Deadlock, Kind::Process).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_is_killed() {
+    exactly_one_copy_after(Death::Killed, Kind::OcfDaemon).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_froze() {
+    exactly_one_copy_after(Death::Frozen, Kind::OcfDaemon).await;
+}
+
+#[tokio::test]
+async fn one_copy_of_an_ocf_daemon_after_its_host_deadlocked() {
+    exactly_one_copy_after(Death::Deadlock, Kind::OcfDaemon).await;
+}
+
+#[tokio::test]
+async fn a_control_call_over_the_frame_limit_fails_instead_of_hanging() {
+    let (m, _ev) = manager();
+    m.open(dummy(1, &[], timeouts())).await.unwrap();
+    // 255 travels as "255,": this input is about 20 MB framed, over the 16 MiB limit.
+    let input = vec![255u8; 5 * 1024 * 1024];
+    let call = tokio::time::timeout(Duration::from_secs(30), m.control(1, 0x0100_0011, input, 8)).await;
+    let err = call.expect("the control call hung").unwrap_err();
+    assert!(err.message.contains("limit"), "{err}");
+    // The host is still there and answers.
+    assert_eq!(m.control(1, 0x0100_0011, vec![], 8).await.unwrap().status, Status::ERROR_INVALID_FUNCTION);
+}

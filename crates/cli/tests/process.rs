@@ -152,7 +152,7 @@ fn killing_the_parent_stops_every_resource_within_a_second() {
         ValueData::MultiSz(vec!["-c".into(), format!("echo $$ > {}; exec sleep 600", pidfile.display())]),
     );
     for request in [
-        ToHost::Hello { version: protocol::PROTOCOL_VERSION },
+        ToHost::Hello { version: protocol::PROTOCOL_VERSION, cgroup: None },
         ToHost::Open {
             id: 1,
             name: "sleeper".into(),

@@ -147,3 +147,76 @@ async fn ocf_parameters_are_checked_against_meta_data() {
     let err = m.open(spec(4, TypeSpec::Ocf, &[("Agent", "../../bin/sh")])).await.unwrap_err();
     assert_eq!(err.status, Status::ERROR_INVALID_PARAMETER);
 }
+
+/// Running, as opposed to gone or a zombie nobody reaped.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+fn pid_in(path: &Path) -> i32 {
+    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
+}
+
+/// Starts resource 1 from `spec`, checks that the daemon whose pid `pidfile` names survives the
+/// start and passes a monitor, then that offline ends it.
+async fn daemon_survives_start_and_ends_with_stop(spec: halo_host::client::OpenSpec, pidfile: &Path) {
+    let (m, mut ev) = manager();
+    m.open(spec).await.unwrap();
+    m.online(1, 0, vec![]).unwrap();
+    ev.state(1, ResourceState::Online).await;
+    let daemon = pid_in(pidfile);
+    assert!(alive(daemon), "the daemon did not survive its start");
+    m.check(1, true).unwrap();
+    let alive_now = ev.until("a monitor", |e| matches!(e, HostEvent::Fact(FromHost::Checked { id: 1, .. }))).await;
+    assert!(matches!(alive_now, HostEvent::Fact(FromHost::Checked { alive: true, .. })), "{:?}", ev.logs(1));
+    assert!(alive(daemon));
+    m.offline(1, None, 0, vec![]).unwrap();
+    let (status, _) = ev.state(1, ResourceState::Offline).await;
+    assert_eq!(Status(status), Status::ERROR_SUCCESS, "{:?}", ev.logs(1));
+    assert!(!alive(daemon), "the daemon outlived its stop");
+}
+
+#[tokio::test]
+async fn heartbeat_anything_keeps_its_nohup_daemon_until_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("anything.pid");
+    let props = [
+        ("Agent", "heartbeat:anything"),
+        ("binfile", "/bin/sleep"),
+        ("cmdline_options", "1000"),
+        ("pidfile", pidfile.to_str().unwrap()),
+        ("logfile", "/dev/null"),
+    ];
+    daemon_survives_start_and_ends_with_stop(spec(1, TypeSpec::Ocf, &props), &pidfile).await;
+}
+
+#[tokio::test]
+async fn an_agent_backgrounding_its_daemon_keeps_it_until_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::daemon_agent(dir.path());
+    let pidfile = dir.path().join("daemon.pid");
+    let props = [("Agent", "halotest:daemon"), ("OcfRoot", root.as_str()), ("pidfile", pidfile.to_str().unwrap())];
+    daemon_survives_start_and_ends_with_stop(spec(1, TypeSpec::Ocf, &props), &pidfile).await;
+}
+
+#[tokio::test]
+async fn a_script_starting_a_nohup_daemon_keeps_it_until_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("script.pid");
+    // The daemon inherits the script's stderr: the online must not wait for it to close.
+    let script = write_script(
+        dir.path(),
+        &format!(
+            r#"pidfile={pidfile}
+case "$1" in
+  online) nohup sleep 1000 >/dev/null & echo $! > "$pidfile" ;;
+  offline) kill "$(cat "$pidfile")" ;;
+  looks-alive|is-alive) [ "$(cut -d' ' -f3 /proc/$(cat "$pidfile")/stat)" = S ] ;;
+esac"#,
+            pidfile = pidfile.display()
+        ),
+    );
+    daemon_survives_start_and_ends_with_stop(spec(1, TypeSpec::Script, &[("ScriptPath", script.as_str())]), &pidfile)
+        .await;
+}

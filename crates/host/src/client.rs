@@ -5,13 +5,20 @@
 //! or one that hung its host before, gets a host of its own. A host that reports a call stuck past
 //! DeadlockTimeout is killed with SIGKILL; a host that dies for any reason has every resource it
 //! held reported Failed, and a new shared host replaces it.
+//!
+//! The manager outlives its hosts, so it owns their resources' containment: a cgroup v2
+//! directory (`<cgroup2 mount>/halo/<pid>.<n>`, with `r<id>` per resource) where the kernel has
+//! one that is writable, else the process groups hosts report. Before a resource of a dead host
+//! is reported Failed (which the engine answers with a restart), everything it started is killed
+//! and gone; a closed resource's cgroup is removed.
 
 use crate::protocol::{self, Cause, FromHost, PROTOCOL_VERSION, ResourceId, Timeouts, ToHost, TypeSpec};
+use halo_type_exec::contain;
 use resapi::{PropertyList, ResourceState, Status};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,7 +119,8 @@ pub struct ControlReply {
 
 struct HostProcess {
     pid: u32,
-    to_host: mpsc::UnboundedSender<ToHost>,
+    /// Encoded frames: a request over the frame limit is refused to its caller, never queued.
+    to_host: mpsc::UnboundedSender<Vec<u8>>,
     shared: bool,
 }
 
@@ -127,10 +135,14 @@ struct State {
     /// Control calls waiting for their answer, with the host that will give it.
     controls: HashMap<u64, (HostId, oneshot::Sender<ControlReply>)>,
     lease: Option<Duration>,
+    /// Without a cgroup: the process groups each resource started, until the host kills them.
+    groups: HashMap<ResourceId, Vec<u32>>,
 }
 
 struct Inner {
     command: HostCommand,
+    /// This manager's cgroup v2 directory for its hosts' resources, when cgroup v2 is usable.
+    cgroup: Option<PathBuf>,
     /// A host silent (not even a heartbeat) for this long is frozen: it is killed and replaced.
     silence_ms: AtomicU64,
     state: Mutex<State>,
@@ -155,6 +167,7 @@ impl HostManager {
         let (events, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             command,
+            cgroup: cgroup_root(),
             state: Mutex::new(State::default()),
             events,
             next_host: AtomicU64::new(1),
@@ -214,6 +227,8 @@ impl HostManager {
             .unwrap_or_else(|_| Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, "host died during open")));
         if result.is_err() {
             self.forget(spec.id);
+            // An open may have started processes (a script's `open`): none may outlive it.
+            self.reap(vec![spec.id]).await;
         }
         result
     }
@@ -291,8 +306,9 @@ impl HostManager {
         let mut state = lock(&self.inner.state);
         state.lease = Some(duration);
         let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        let Ok(frame) = protocol::encode_frame(&ToHost::Lease { duration_ms: ms }) else { return };
         for host in state.hosts.values() {
-            let _ = host.to_host.send(ToHost::Lease { duration_ms: ms });
+            let _ = host.to_host.send(frame.clone());
         }
     }
 
@@ -305,8 +321,15 @@ impl HostManager {
     }
 
     fn send_to(&self, host: HostId, request: ToHost) -> Result<(), HostError> {
+        let frame = protocol::encode_frame(&request).map_err(|e| match e {
+            protocol::FrameError::TooLarge(n) => HostError::new(
+                Status::ERROR_INVALID_PARAMETER,
+                format!("a {n}-byte request exceeds the {}-byte frame limit", protocol::MAX_FRAME),
+            ),
+            other => HostError::new(Status::ERROR_INVALID_DATA, other.to_string()),
+        })?;
         let state = lock(&self.inner.state);
-        let sent = state.hosts.get(&host).map(|h| h.to_host.send(request).is_ok());
+        let sent = state.hosts.get(&host).map(|h| h.to_host.send(frame).is_ok());
         match sent {
             Some(true) => Ok(()),
             _ => Err(HostError::new(Status::ERROR_RESMON_INVALID_STATE, format!("host {host} is gone"))),
@@ -363,7 +386,8 @@ impl HostManager {
         let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(fail("host started without pipes".into()));
         };
-        protocol::tokio_io::write_frame(&mut stdin, &ToHost::Hello { version: PROTOCOL_VERSION })
+        let cgroup = self.inner.cgroup.as_ref().map(|c| c.display().to_string());
+        protocol::tokio_io::write_frame(&mut stdin, &ToHost::Hello { version: PROTOCOL_VERSION, cgroup })
             .await
             .map_err(|e| fail(format!("host {pid}: {e}")))?;
         let hello = tokio::time::timeout(HELLO_TIMEOUT, protocol::tokio_io::read_frame::<FromHost>(&mut stdout))
@@ -379,8 +403,10 @@ impl HostManager {
         {
             let mut state = lock(&self.inner.state);
             if let Some(lease) = state.lease {
-                let _ =
-                    to_host.send(ToHost::Lease { duration_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX) });
+                let lease = ToHost::Lease { duration_ms: u64::try_from(lease.as_millis()).unwrap_or(u64::MAX) };
+                if let Ok(frame) = protocol::encode_frame(&lease) {
+                    let _ = to_host.send(frame);
+                }
             }
             state.hosts.insert(id, HostProcess { pid, to_host, shared });
         }
@@ -427,7 +453,7 @@ impl HostManager {
                         Status::ERROR_EXCEPTION_IN_RESOURCE_CALL,
                     ));
                 }
-                Ok(fact) => self.route(fact),
+                Ok(fact) => self.route(fact).await,
                 Err(_) => break,
             }
         }
@@ -444,8 +470,11 @@ impl HostManager {
         self.host_died(host, pid, reason, status).await;
     }
 
-    fn route(&self, fact: FromHost) {
+    async fn route(&self, fact: FromHost) {
         match fact {
+            FromHost::ProcessGroup { id, pgid } => {
+                lock(&self.inner.state).groups.entry(id).or_default().push(pgid);
+            }
             FromHost::Opened { id, status, message } => {
                 let waiter = lock(&self.inner.state).opens.remove(&id);
                 let result = if status == 0 { Ok(()) } else { Err(HostError::new(Status(status), message)) };
@@ -461,7 +490,16 @@ impl HostManager {
             }
             FromHost::Closed { id } => {
                 self.forget(id);
+                // Before the engine hears it (and may open the resource again).
+                self.reap(vec![id]).await;
                 let _ = self.inner.events.send(HostEvent::Fact(FromHost::Closed { id }));
+            }
+            FromHost::State { id, state, .. }
+                if state == ResourceState::Offline.raw() || state == ResourceState::Failed.raw() =>
+            {
+                // The host killed the resource's groups before saying so: forget them.
+                lock(&self.inner.state).groups.remove(&id);
+                let _ = self.inner.events.send(HostEvent::Fact(fact));
             }
             other => {
                 let _ = self.inner.events.send(HostEvent::Fact(other));
@@ -490,11 +528,13 @@ impl HostManager {
             state.controls.retain(|_, (h, _)| *h != host);
             (resources, was_shared, opens)
         };
+        let mut sorted = resources.clone();
+        sorted.sort_unstable();
+        // The engine restarts what is reported Failed: the old copy must be gone first.
+        self.reap(sorted.clone()).await;
         for w in opens {
             let _ = w.send(Err(HostError::new(status, reason.clone())));
         }
-        let mut sorted = resources.clone();
-        sorted.sort_unstable();
         for id in &sorted {
             let _ = self.inner.events.send(HostEvent::Fact(FromHost::State {
                 id: *id,
@@ -514,15 +554,109 @@ impl HostManager {
     }
 }
 
-async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<ToHost>) {
-    while let Some(request) = requests.recv().await {
-        match protocol::tokio_io::write_frame(&mut stdin, &request).await {
-            Ok(()) => {}
-            // Nothing was written; the request is lost but the host keeps its channel.
-            Err(protocol::FrameError::TooLarge(n)) => {
-                eprintln!("halo: dropped a {n}-byte request to a host (frame limit)")
+impl HostManager {
+    /// Kills everything `resources` started (their cgroups, or their recorded process groups),
+    /// waits until it is gone, and removes their cgroups.
+    async fn reap(&self, resources: Vec<ResourceId>) {
+        let root = self.inner.cgroup.clone();
+        let work: Vec<(ResourceId, Vec<u32>)> = {
+            let mut state = lock(&self.inner.state);
+            resources.into_iter().map(|id| (id, state.groups.remove(&id).unwrap_or_default())).collect()
+        };
+        let reaped = tokio::task::spawn_blocking(move || {
+            for (id, groups) in work {
+                if !reap_one(root.as_deref(), id, &groups) {
+                    tracing::error!(resource = id, "processes of the resource survived SIGKILL");
+                }
             }
-            Err(_) => return,
+        });
+        if let Err(e) = reaped.await {
+            tracing::error!(error = %e, "reaping resources' processes failed");
+        }
+    }
+}
+
+/// Kills what resource `id` left running, waits until it is gone and removes its cgroup.
+fn reap_one(root: Option<&Path>, id: ResourceId, groups: &[u32]) -> bool {
+    let groups_gone = groups.is_empty() || contain::kill_groups(groups, contain::KILL_LIMIT);
+    let cgroup_gone = root.is_none_or(|r| contain::remove_cgroup(&contain::resource_cgroup(r, id)));
+    groups_gone && cgroup_gone
+}
+
+/// Creates this manager's cgroup v2 directory, `<mount>/halo/<pid>.<n>`; None (process groups
+/// are recorded instead) where cgroup v2 is not mounted or not writable. Says which it is.
+fn cgroup_root() -> Option<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let Some(mount) = contain::cgroup2_mount() else {
+        tracing::warn!("cgroup v2 is not mounted: resources' processes are contained by process group only");
+        return None;
+    };
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    if n == 0 {
+        remove_stale(&mount.join("halo"));
+    }
+    let dir = mount.join("halo").join(format!("{}.{n}", std::process::id()));
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => {
+            tracing::info!(cgroup = %dir.display(), "resources' processes are contained by cgroup v2");
+            Some(dir)
+        }
+        Err(e) => {
+            tracing::warn!(
+                cgroup = %dir.display(), error = %e,
+                "cgroup v2 is not writable: resources' processes are contained by process group only"
+            );
+            None
+        }
+    }
+}
+
+/// Removes the directories of managers whose process is gone (a daemon that exited or was killed
+/// never drops its manager), killing whatever is still in them first.
+fn remove_stale(halo: &Path) {
+    let Ok(dir) = std::fs::read_dir(halo) else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.split_once('.')).map(|(pid, _)| pid) else { continue };
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        remove_tree(&entry.path());
+    }
+}
+
+/// Kills and removes every resource cgroup under `root`, then `root`.
+fn remove_tree(root: &Path) {
+    if let Ok(dir) = std::fs::read_dir(root) {
+        for entry in dir.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                contain::remove_cgroup(&entry.path());
+            }
+        }
+    }
+    if let Err(e) = std::fs::remove_dir(root) {
+        tracing::warn!(cgroup = %root.display(), error = %e, "cannot remove a hosts' cgroup");
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone (and with it every host): nothing its resources started may stay.
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        for groups in state.groups.values() {
+            contain::kill_groups(groups, contain::KILL_LIMIT);
+        }
+        if let Some(root) = &self.cgroup {
+            remove_tree(root);
+        }
+    }
+}
+
+async fn write_requests(mut stdin: ChildStdin, mut requests: mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::AsyncWriteExt;
+    while let Some(frame) = requests.recv().await {
+        if stdin.write_all(&frame).await.is_err() || stdin.flush().await.is_err() {
+            return; // The host is gone; its reader reports the death.
         }
     }
 }

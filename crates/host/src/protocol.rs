@@ -87,10 +87,15 @@ pub enum TypeSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ToHost {
-    /// The first frame: the parent's protocol version.
+    /// The first frame: the parent's protocol version, and where resources' processes go.
     Hello {
         /// [`PROTOCOL_VERSION`].
         version: u32,
+        /// The parent's cgroup v2 directory for this host's resources (each resource's processes
+        /// go in `r<id>` under it); absent where cgroup v2 is not usable, and process groups are
+        /// recorded instead (reported by [`FromHost::ProcessGroup`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cgroup: Option<String>,
     },
     /// Open a resource (Startup of its type first, if this host has not started it).
     Open {
@@ -313,6 +318,14 @@ pub enum FromHost {
     },
     /// Sent every [`HEARTBEAT_MS`]: the host is alive and its timer thread runs.
     Heartbeat,
+    /// Without a cgroup: a resource started a process group, which the parent kills if this
+    /// host dies (the host kills it itself when the resource goes offline or is terminated).
+    ProcessGroup {
+        /// Which resource.
+        id: ResourceId,
+        /// The group's id.
+        pgid: u32,
+    },
     /// A protocol error on a request (unknown id, duplicate open, …), with no state change.
     Rejected {
         /// Which resource.
@@ -339,6 +352,18 @@ pub enum FrameError {
     /// A frame that is not a valid message.
     #[error("malformed message: {0}")]
     Malformed(#[from] serde_json::Error),
+}
+
+/// Encodes one frame (length and body), refusing one over [`MAX_FRAME`] before anything is
+/// sent, so that the sender can fail the request instead of losing it.
+pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    let body = serde_json::to_vec(message)?;
+    let len = u32::try_from(body.len()).ok().filter(|l| *l as usize <= MAX_FRAME);
+    let len = len.ok_or(FrameError::TooLarge(body.len()))?;
+    let mut frame = Vec::with_capacity(body.len() + 4);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
 }
 
 /// Writes one frame.

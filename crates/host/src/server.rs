@@ -11,12 +11,15 @@
 //! - while online, LooksAlive and IsAlive are polled from one timer queue; LooksAlive false
 //!   escalates to IsAlive at once; IsAlive false fails and terminates; SignalFailure asks IsAlive;
 //! - a call running past DeadlockTimeout is reported so the parent kills this process;
+//! - the processes each resource starts are contained (its cgroup under the one the parent named
+//!   in Hello, or its recorded process groups) and killed once it is offline or failed;
 //! - when the parent goes away, or its lease is not renewed in time, every resource is
 //!   terminated.
 
 use crate::protocol::{self, Cause, FrameError, FromHost, PROTOCOL_VERSION, ResourceId, Timeouts, ToHost, TypeSpec};
 use crate::scheduler::{Scheduler, Timer};
 use halo_type_dummy::DummyType;
+use halo_type_exec::Scope;
 use halo_type_native::{NativeLibrary, NativeResourceType};
 use halo_type_ocf::OcfType;
 use halo_type_process::ProcessType;
@@ -570,6 +573,8 @@ impl Host {
                 self.send(FromHost::Opened { id: slot.id, status: 0, message: String::new() });
             }
             Err((status, message)) => {
+                // An open may have started processes (a script's `open`): none may outlive it.
+                Scope::resource(slot.id).empty();
                 self.slots.write().unwrap_or_else(|p| p.into_inner()).remove(&slot.id);
                 self.send(FromHost::Opened { id: slot.id, status: status.0, message });
             }
@@ -664,8 +669,13 @@ impl Host {
         }
     }
 
-    /// Records a final state; arms health polls when online.
+    /// Records a final state; arms health polls when online. Offline or Failed, nothing the
+    /// resource started may keep running: whatever is left of it is killed before the fact
+    /// goes out (so the next online cannot meet a straggler).
     fn finish(&self, slot: &Slot, life: &mut Life, state: ResourceState, status: Status, cause: Cause) {
+        if state != ResourceState::Online && !Scope::resource(slot.id).empty() {
+            self.log(slot, LogLevel::Error, "processes of the resource survived SIGKILL for 5 s");
+        }
         life.state = state;
         life.op = None;
         life.generation += 1;
@@ -1044,22 +1054,21 @@ pub enum ServeError {
 /// Runs a host: requests from `input`, facts to `output`. Returns when the parent closes
 /// `input` (after terminating every resource) or on a protocol error.
 pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Result<(), ServeError> {
-    match protocol::read_frame::<ToHost>(&mut input)? {
-        ToHost::Hello { version } if version == protocol::PROTOCOL_VERSION => {}
-        ToHost::Hello { version } => return Err(ServeError::Version(version)),
+    let cgroup = match protocol::read_frame::<ToHost>(&mut input)? {
+        ToHost::Hello { version, cgroup } if version == protocol::PROTOCOL_VERSION => cgroup,
+        ToHost::Hello { version, .. } => return Err(ServeError::Version(version)),
         _ => return Err(ServeError::NoHello),
-    }
+    };
     let (facts_tx, facts_rx) = mpsc::channel::<Outgoing>();
     let writer = thread::Builder::new().name("halo-host-writer".into()).spawn(move || {
         let mut output = std::io::BufWriter::new(output);
         for message in facts_rx {
             match message {
-                Outgoing::Fact(fact) => match protocol::write_frame(&mut output, &fact) {
-                    Ok(()) => {}
-                    // Nothing was written: drop this fact, keep the channel.
-                    Err(FrameError::TooLarge(n)) => eprintln!("halo host: dropped a {n}-byte fact (frame limit)"),
-                    Err(_) => return, // The parent is gone; the reader sees it too.
-                },
+                Outgoing::Fact(fact) => {
+                    if write_fact(&mut output, fact).is_err() {
+                        return; // The parent is gone; the reader sees it too.
+                    }
+                }
                 Outgoing::Flushed(done) => {
                     let _ = done.send(());
                 }
@@ -1080,6 +1089,15 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
         me: me.clone(),
     });
     let weak = Arc::downgrade(&host);
+    // Before any resource opens: their processes must be killable as a whole from the start.
+    halo_type_exec::contain::contain(cgroup.map(Into::into), {
+        let host = weak.clone();
+        move |id, pgid| {
+            if let Some(h) = host.upgrade() {
+                h.send(FromHost::ProcessGroup { id, pgid });
+            }
+        }
+    });
     host.calls.start("halo-host-call", CALL_THREADS, {
         let host = weak.clone();
         move |thread, slot| {
@@ -1123,9 +1141,67 @@ pub fn serve(mut input: impl Read, output: impl Write + Send + 'static) -> Resul
     result
 }
 
+/// Writes a fact; one over the frame limit is replaced by what tells the parent so: a waiting
+/// control call gets its answer (an error), anything else a `Rejected` naming the size and the
+/// limit, so that nothing waits for a fact that was never sent.
+fn write_fact(output: &mut impl Write, fact: FromHost) -> Result<(), FrameError> {
+    let n = match protocol::write_frame(output, &fact) {
+        Err(FrameError::TooLarge(n)) => n,
+        other => return other,
+    };
+    let message = format!("a {n}-byte fact exceeds the {}-byte frame limit", protocol::MAX_FRAME);
+    tracing::error!(bytes = n, "a fact over the frame limit was replaced by an error");
+    let replacement = match fact {
+        FromHost::ControlDone { call, .. } => FromHost::ControlDone {
+            call,
+            status: Status::ERROR_INSUFFICIENT_BUFFER.0,
+            output: Vec::new(),
+            bytes_returned: 0,
+        },
+        other => FromHost::Rejected { id: fact_id(&other), status: Status::ERROR_INVALID_DATA.0, message },
+    };
+    protocol::write_frame(output, &replacement)
+}
+
+/// The resource a fact is about (0 for the host's own facts).
+fn fact_id(fact: &FromHost) -> ResourceId {
+    match fact {
+        FromHost::Opened { id, .. }
+        | FromHost::State { id, .. }
+        | FromHost::Unhealthy { id, .. }
+        | FromHost::Checked { id, .. }
+        | FromHost::Log { id, .. }
+        | FromHost::LockedMode { id, .. }
+        | FromHost::FailureSignal { id, .. }
+        | FromHost::Closed { id }
+        | FromHost::Deadlock { id, .. }
+        | FromHost::Crashed { id, .. }
+        | FromHost::ProcessGroup { id, .. }
+        | FromHost::Rejected { id, .. } => *id,
+        FromHost::Hello { .. } | FromHost::ControlDone { .. } | FromHost::Heartbeat => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fact_over_the_frame_limit_becomes_an_error_the_parent_sees() {
+        let huge = "x".repeat(protocol::MAX_FRAME + 1);
+        let mut out = Vec::new();
+        write_fact(&mut out, FromHost::Log { id: 7, level: 3, message: huge }).unwrap();
+        match protocol::read_frame::<FromHost>(&mut out.as_slice()).unwrap() {
+            FromHost::Rejected { id: 7, message, .. } => assert!(message.contains("frame limit"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let mut out = Vec::new();
+        let answer =
+            FromHost::ControlDone { call: 9, status: 0, output: vec![255; protocol::MAX_FRAME], bytes_returned: 1 };
+        write_fact(&mut out, answer).unwrap();
+        let replaced = protocol::read_frame::<FromHost>(&mut out.as_slice()).unwrap();
+        assert!(matches!(replaced, FromHost::ControlDone { call: 9, status: 122, .. }), "{replaced:?}");
+    }
 
     /// The pool wakes one helper at a time: a task that blocks must still not hold up the tasks
     /// queued behind it while other threads are free.

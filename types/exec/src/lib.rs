@@ -4,12 +4,25 @@
 //! that stopping it stops everything it started), signalling and killing that group, and running
 //! a program to completion within a time limit while keeping the end of its output.
 //!
+//! Every child belongs to a [`Scope`]: a resource's children are contained (a cgroup v2 per
+//! resource, or their recorded process groups), so that everything a resource started can be
+//! killed as a whole, even after the host that started it died; see [`contain`].
+//!
 //! This crate owns process mechanics only; it must not interpret what a program's exit means.
 
+pub mod contain;
+
+pub use contain::Scope;
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use resapi::Status;
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr;
@@ -44,9 +57,11 @@ pub struct Group {
 }
 
 impl Group {
-    /// Starts `command` as the leader of a new process group.
-    pub fn spawn(command: &mut Command) -> io::Result<Group> {
+    /// Starts `command` as the leader of a new process group, contained in `scope`.
+    pub fn spawn(scope: Scope, command: &mut Command) -> io::Result<Group> {
+        let placement = scope.prepare(command);
         let child = command.process_group(0).spawn()?;
+        scope.started(placement, child.id());
         Ok(Group { child })
     }
 
@@ -156,43 +171,78 @@ pub struct RunOutput {
 
 const OUTPUT_KEEP: usize = 64 * 1024;
 
-/// Reads a pipe to its end on a thread; the text arrives on the returned channel.
-fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            kept.extend_from_slice(&buf[..n]);
-            if kept.len() > 2 * OUTPUT_KEEP {
-                kept.drain(..kept.len() - OUTPUT_KEEP);
-            }
-        }
-        let start = kept.len().saturating_sub(OUTPUT_KEEP);
-        let _ = tx.send(String::from_utf8_lossy(&kept[start..]).into_owned());
-    });
-    rx
+/// One output pipe of a program being run, and what was read from it.
+struct Output {
+    file: File,
+    kept: Vec<u8>,
+    open: bool,
 }
 
-/// How long to wait for a program's pipes to close after its group was killed: a daemon it
-/// started in another session may hold them open for ever.
-const PIPE_GRACE: Duration = Duration::from_secs(1);
+impl Output {
+    fn new(fd: OwnedFd) -> Output {
+        Output { file: File::from(fd), kept: Vec::new(), open: true }
+    }
+
+    /// Reads once; false at the end of the stream, or when nothing is there (non-blocking).
+    fn read_some(&mut self) -> bool {
+        let mut buf = [0u8; 8192];
+        match self.file.read(&mut buf) {
+            Ok(0) => {
+                self.open = false;
+                false
+            }
+            Ok(n) => {
+                self.kept.extend_from_slice(&buf[..n]);
+                if self.kept.len() > 2 * OUTPUT_KEEP {
+                    self.kept.drain(..self.kept.len() - OUTPUT_KEEP);
+                }
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    self.open = false;
+                }
+                false
+            }
+        }
+    }
+
+    /// What is in the pipe now, without waiting for its end: a daemon the program left behind
+    /// may hold it open for ever.
+    fn read_rest(&mut self) {
+        if !self.open {
+            return;
+        }
+        if fcntl(self.file.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_err() {
+            return;
+        }
+        while self.read_some() {}
+    }
+
+    fn text(&self) -> String {
+        let start = self.kept.len().saturating_sub(OUTPUT_KEEP);
+        String::from_utf8_lossy(&self.kept[start..]).into_owned()
+    }
+}
 
 /// Which of a program's outputs to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
     /// Standard output and standard error.
     Both,
-    /// Standard error only (standard output is discarded, sparing a thread per run).
+    /// Standard error only (standard output is discarded).
     Stderr,
 }
 
-/// Runs `command` in its own process group to completion, killing the group after `timeout`.
-/// `cancelled` is polled (every 50 ms) while waiting: returning true kills the group at once.
+/// Runs `command` in its own process group, contained in `scope`, until it exits, and keeps the
+/// end of its output. Only on `timeout`, or when `cancelled` (polled every 50 ms) returns true,
+/// is its group killed: what it started in the background and left running (an agent's daemon)
+/// is left alone, as Pacemaker's executor does, and its output is read until the program itself
+/// exits, not until every holder of the pipes closes them. The resource's containment ends such
+/// daemons when the resource stops.
 pub fn run(
+    scope: Scope,
     command: &mut Command,
     keep: Keep,
     timeout: Duration,
@@ -200,36 +250,73 @@ pub fn run(
 ) -> io::Result<RunOutput> {
     let stdout = if keep == Keep::Both { Stdio::piped() } else { Stdio::null() };
     command.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped());
-    let Group { mut child } = Group::spawn(command)?;
+    // The exit must wake the wait below at once: a thread blocks in wait(), then closes this.
+    // Close-on-exec, or the program (and its daemons) would hold the signal open.
+    let (exit_seen, exit_signal) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    let Group { mut child } = Group::spawn(scope, command)?;
     let group = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-    let out = child.stdout.take().map(drain);
-    let err = child.stderr.take().map(drain);
-    // A thread blocks in wait() so that the exit is seen the moment it happens.
+    let mut out = child.stdout.take().map(|p| Output::new(p.into()));
+    let mut err = child.stderr.take().map(|p| Output::new(p.into()));
     let (exited_tx, exited) = mpsc::channel();
     thread::spawn(move || {
         let _ = exited_tx.send(child.wait());
+        drop(exit_signal);
     });
     let deadline = Instant::now() + timeout;
-    let mut timed_out = false;
-    let status = loop {
+    let (mut timed_out, mut killed) = (false, false);
+    loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || cancelled() {
+        if !killed && (left.is_zero() || cancelled()) {
             timed_out = left.is_zero();
+            killed = true;
             let _ = killpg(group, Signal::SIGKILL);
-            break exited.recv().ok().and_then(Result::ok);
         }
-        match exited.recv_timeout(left.min(Duration::from_millis(50))) {
-            Ok(status) => break status.ok(),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+        let wait = if killed { CANCEL_POLL } else { left.min(CANCEL_POLL) };
+        let wait = PollTimeout::from(u16::try_from(wait.as_millis()).unwrap_or(u16::MAX));
+        let (exit_ready, out_ready, err_ready) = {
+            let mut fds = vec![PollFd::new(exit_seen.as_fd(), PollFlags::POLLIN)];
+            let out_at = open_fd(&out).map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            let err_at = open_fd(&err).map(|fd| {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                fds.len() - 1
+            });
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let ready = |i: Option<usize>| i.and_then(|i| fds[i].any()).unwrap_or(false);
+            (ready(Some(0)), ready(out_at), ready(err_at))
+        };
+        if out_ready && let Some(o) = out.as_mut() {
+            o.read_some();
         }
-    };
-    // Descendants that outlive the leader would hold the pipes open.
-    let _ = killpg(group, Signal::SIGKILL);
-    let stdout = out.and_then(|rx| rx.recv_timeout(PIPE_GRACE).ok()).unwrap_or_default();
-    let stderr = err.and_then(|rx| rx.recv_timeout(PIPE_GRACE).ok()).unwrap_or_default();
-    Ok(RunOutput { code: status.and_then(|s| s.code()), timed_out, stdout, stderr })
+        if err_ready && let Some(e) = err.as_mut() {
+            e.read_some();
+        }
+        if exit_ready {
+            break;
+        }
+    }
+    let status = exited.recv().ok().and_then(Result::ok);
+    // What the program wrote before it exited is in the pipes by now.
+    out.iter_mut().chain(err.iter_mut()).for_each(Output::read_rest);
+    Ok(RunOutput {
+        code: status.and_then(|s| s.code()),
+        timed_out,
+        stdout: out.map(|o| o.text()).unwrap_or_default(),
+        stderr: err.map(|e| e.text()).unwrap_or_default(),
+    })
 }
+
+fn open_fd(output: &Option<Output>) -> Option<std::os::fd::BorrowedFd<'_>> {
+    output.as_ref().filter(|o| o.open).map(|o| o.file.as_fd())
+}
+
+/// How often `run` asks whether it was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {
@@ -246,6 +333,7 @@ mod tests {
     #[test]
     fn run_keeps_output_and_kills_on_timeout() {
         let out = run(
+            Scope::NONE,
             Command::new("/bin/sh").args(["-c", "echo hi; echo oops >&2; exit 3"]),
             Keep::Both,
             Duration::from_secs(60),
@@ -256,9 +344,10 @@ mod tests {
             (out.code, out.timed_out, out.stdout.as_str(), out.stderr.as_str()),
             (Some(3), false, "hi\n", "oops\n")
         );
-        // A grandchild holding the pipes is killed with its group.
+        // On timeout, the group is killed, a grandchild holding the pipes with it.
         let started = Instant::now();
         let out = run(
+            Scope::NONE,
             Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600"]),
             Keep::Stderr,
             Duration::from_millis(100),
@@ -270,8 +359,30 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_left_behind_survives_and_does_not_hold_up_the_run() {
+        let started = Instant::now();
+        // The daemon keeps both pipes open: the run must end when the program exits anyway.
+        let out = run(
+            Scope::NONE,
+            Command::new("/bin/sh").args(["-c", "sleep 600 & echo $!; echo bye >&2"]),
+            Keep::Both,
+            Duration::from_secs(60),
+            || false,
+        )
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(30), "waited {:?}", started.elapsed());
+        assert_eq!((out.code, out.timed_out, out.stderr.as_str()), (Some(0), false, "bye\n"));
+        let daemon: i32 = out.stdout.trim().parse().unwrap();
+        let running = std::fs::read_to_string(format!("/proc/{daemon}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')));
+        let _ = nix::sys::signal::kill(Pid::from_raw(daemon), Signal::SIGKILL);
+        assert!(running, "the daemon was killed when the program exited");
+    }
+
+    #[test]
     fn kill_leaves_no_member_running() {
-        let mut group = Group::spawn(Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600 & wait"])).unwrap();
+        let mut group =
+            Group::spawn(Scope::NONE, Command::new("/bin/sh").args(["-c", "sleep 600 & sleep 600 & wait"])).unwrap();
         let pgid = group.pid();
         group.kill();
         assert!(!group_running(pgid));
@@ -279,7 +390,7 @@ mod tests {
 
     #[test]
     fn missing_programs_map_to_file_not_found() {
-        let err = Group::spawn(&mut Command::new("/nonexistent/program")).unwrap_err();
+        let err = Group::spawn(Scope::NONE, &mut Command::new("/nonexistent/program")).unwrap_err();
         assert_eq!(spawn_status(&err), Status::ERROR_FILE_NOT_FOUND);
     }
 }

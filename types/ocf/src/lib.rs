@@ -8,10 +8,15 @@
 //! follow the OCF spec; `ocf-exit-reason:` lines are kept in the log. An offline also passes
 //! `HALO_DESTINATION_NODE` and `HALO_OFFLINE_FLAGS[_NAMES]`.
 //!
+//! As in Pacemaker's executor, a daemon an agent starts in the background outlives the action:
+//! only an action that times out or is cancelled has its process group killed. Every process of
+//! the resource is contained (see `halo_type_exec::contain`) and ends when the resource goes
+//! offline or fails, or its host dies.
+//!
 //! Properties of the type itself: `Agent` (`provider:agent`, required) and `OcfRoot` (default
 //! `/usr/lib/ocf`).
 
-use halo_type_exec::{Keep, RunOutput, epoch, operation_env, run};
+use halo_type_exec::{Keep, RunOutput, Scope, epoch, operation_env, run};
 use resapi::{
     Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PendingWorker, PropertyList, Resource,
     ResourceState, ResourceStatusEx, ResourceType, Status, ValueData,
@@ -225,7 +230,8 @@ impl MetaCache {
         }
         let mut command = Command::new(path);
         command.arg("meta-data").env("OCF_ROOT", root);
-        let out = run(&mut command, Keep::Both, DEFAULT_ACTION_TIMEOUT, || false)
+        // Not a resource's process: meta-data is read once per agent, for every resource.
+        let out = run(Scope::NONE, &mut command, Keep::Both, DEFAULT_ACTION_TIMEOUT, || false)
             .map_err(|e| (halo_type_exec::spawn_status(&e), format!("{} meta-data: {e}", path.display())))?;
         if out.code != Some(0) {
             return Err((
@@ -249,6 +255,7 @@ impl ResourceType for OcfType {
             status
         })?;
         Ok(Box::new(Ocf {
+            scope: Scope::resource(request.callbacks.handle().0),
             name: request.name,
             callbacks: request.callbacks,
             parameters: request.parameters,
@@ -260,6 +267,8 @@ impl ResourceType for OcfType {
 }
 
 struct Ocf {
+    /// Where the agent and the daemons it starts run: killed as a whole if the host dies.
+    scope: Scope,
     name: String,
     callbacks: Callbacks,
     parameters: Parameters,
@@ -271,6 +280,7 @@ struct Ocf {
 impl Agent {
     fn action(
         &self,
+        scope: Scope,
         name: &str,
         action: &str,
         extra: &[(String, String)],
@@ -291,7 +301,7 @@ impl Agent {
             .env("OCF_RESKEY_CRM_meta_timeout", timeout.as_millis().to_string())
             .envs(self.reskeys.iter().cloned())
             .envs(extra.iter().cloned());
-        match run(&mut command, Keep::Stderr, timeout, cancelled) {
+        match run(scope, &mut command, Keep::Stderr, timeout, cancelled) {
             Ok(out) => {
                 report_output(callbacks, action, &out, timeout);
                 out.code
@@ -324,7 +334,7 @@ impl Ocf {
             ("OCF_CHECK_LEVEL".to_string(), level.to_string()),
             ("OCF_RESKEY_CRM_meta_interval".to_string(), interval.as_millis().to_string()),
         ];
-        agent.action(&self.name, "monitor", &extra, &self.callbacks, || false).is_some_and(monitor_alive)
+        agent.action(self.scope, &self.name, "monitor", &extra, &self.callbacks, || false).is_some_and(monitor_alive)
     }
 
     fn pending(&self, action: &'static str, extra: Vec<(String, String)>, done: ResourceState) -> Status {
@@ -338,9 +348,9 @@ impl Ocf {
                 return status;
             }
         };
-        let (name, callbacks) = (self.name.clone(), self.callbacks.clone());
+        let (name, callbacks, scope) = (self.name.clone(), self.callbacks.clone(), self.scope);
         self.worker.start("ocf-op", move |ctx| {
-            let code = agent.action(&name, action, &extra, &callbacks, || ctx.check_terminate());
+            let code = agent.action(scope, &name, action, &extra, &callbacks, || ctx.check_terminate());
             if ctx.check_terminate() {
                 return 1;
             }
@@ -374,7 +384,7 @@ impl Resource for Ocf {
     fn terminate(&self) {
         self.worker.stop();
         let agent = lock(&self.agent).clone();
-        let code = agent.action(&self.name, "stop", &[], &self.callbacks, || false);
+        let code = agent.action(self.scope, &self.name, "stop", &[], &self.callbacks, || false);
         if !matches!(code, Some(rc::SUCCESS | rc::NOT_RUNNING)) {
             self.callbacks.log_event(LogLevel::Error, &format!("stop during terminate exited with {code:?}"));
         }

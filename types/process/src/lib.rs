@@ -7,7 +7,7 @@
 //!
 //! This crate owns that behaviour only; the host enforces timeouts and serialization.
 
-use halo_type_exec::{Group, Keep, parse_signal, spawn_status};
+use halo_type_exec::{Group, Keep, Scope, parse_signal, spawn_status};
 use nix::sys::signal::Signal;
 use resapi::{
     Callbacks, ExitState, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, ParsedProperties,
@@ -173,12 +173,13 @@ fn parse_http(url: &str) -> Result<Probe, (Status, String)> {
 }
 
 impl Probe {
-    fn check(&self, timeout: Duration) -> Result<(), String> {
+    fn check(&self, scope: Scope, timeout: Duration) -> Result<(), String> {
         match self {
             Probe::Command(cmd) => {
-                let out =
-                    halo_type_exec::run(Command::new("/bin/sh").args(["-c", cmd]), Keep::Stderr, timeout, || false)
-                        .map_err(|e| format!("probe command: {e}"))?;
+                let mut command = Command::new("/bin/sh");
+                command.args(["-c", cmd]);
+                let out = halo_type_exec::run(scope, &mut command, Keep::Stderr, timeout, || false)
+                    .map_err(|e| format!("probe command: {e}"))?;
                 match (out.timed_out, out.code) {
                     (true, _) => Err(format!("probe command timed out after {timeout:?}")),
                     (false, Some(0)) => Ok(()),
@@ -227,6 +228,7 @@ impl ResourceType for ProcessType {
             status
         })?;
         Ok(Box::new(Process {
+            scope: Scope::resource(request.callbacks.handle().0),
             callbacks: request.callbacks,
             parameters: request.parameters,
             running: Arc::new(Mutex::new(None)),
@@ -236,6 +238,8 @@ impl ResourceType for ProcessType {
 }
 
 struct Process {
+    /// Where the program and the probe commands run: killed as a whole if the host dies.
+    scope: Scope,
     callbacks: Callbacks,
     parameters: Parameters,
     running: Arc<Mutex<Option<(Group, Config)>>>,
@@ -266,7 +270,7 @@ impl Process {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
-        Group::spawn(&mut command).map_err(|e| {
+        Group::spawn(self.scope, &mut command).map_err(|e| {
             self.callbacks.log_event(LogLevel::Error, &format!("cannot start {:?}: {e}", config.command));
             spawn_status(&e)
         })
@@ -296,7 +300,7 @@ impl Resource for Process {
         *lock(&self.running) = Some((group, config));
         let Some(probe) = probe else { return Status::ERROR_SUCCESS };
         // Pending until the probe first passes; the program dying meanwhile fails the online.
-        let (callbacks, running) = (self.callbacks.clone(), self.running.clone());
+        let (callbacks, running, scope) = (self.callbacks.clone(), self.running.clone(), self.scope);
         self.worker.start("process-online", move |ctx| {
             let mut checkpoint = 0;
             loop {
@@ -306,7 +310,7 @@ impl Resource for Process {
                     callbacks.set_resource_status_ex(ResourceStatusEx::new(ResourceState::Failed, checkpoint + 1));
                     return 1;
                 }
-                if probe.check(probe_timeout).is_ok() {
+                if probe.check(scope, probe_timeout).is_ok() {
                     callbacks.set_resource_status_ex(ResourceStatusEx::new(ResourceState::Online, checkpoint + 1));
                     return 0;
                 }
@@ -375,7 +379,7 @@ impl Resource for Process {
         };
         match probe {
             None => true,
-            Some((p, timeout)) => match p.check(timeout) {
+            Some((p, timeout)) => match p.check(self.scope, timeout) {
                 Ok(()) => true,
                 Err(e) => {
                     self.callbacks.log_event(LogLevel::Warning, &format!("health probe failed: {e}"));
@@ -408,9 +412,9 @@ mod tests {
     fn tcp_probe_needs_a_listener() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let probe = Probe::Tcp(listener.local_addr().unwrap().to_string());
-        assert_eq!(probe.check(Duration::from_secs(5)), Ok(()));
+        assert_eq!(probe.check(Scope::NONE, Duration::from_secs(5)), Ok(()));
         drop(listener);
-        let err = probe.check(Duration::from_secs(5)).unwrap_err();
+        let err = probe.check(Scope::NONE, Duration::from_secs(5)).unwrap_err();
         assert!(err.contains("127.0.0.1"), "{err}");
     }
 

@@ -16,9 +16,11 @@
 //! Exit status 0 is success (alive, for the health checks); anything else is failure, recorded
 //! as the application-specific error code. `online` and `offline` run on a worker (the entry
 //! point returns `ERROR_IO_PENDING`), so PendingTimeout bounds them; the others must finish within
-//! `TimeoutMs`.
+//! `TimeoutMs`. What the script leaves running in the background (a daemon started by `online`)
+//! is not killed when it exits, only on a timeout or terminate; it belongs to the resource's
+//! containment and ends when the resource goes offline or fails, or its host dies.
 
-use halo_type_exec::{Keep, epoch, operation_env, run};
+use halo_type_exec::{Keep, Scope, epoch, operation_env, run};
 use resapi::{
     Callbacks, LogLevel, OfflineFlags, OnlineFlags, OpenRequest, Parameters, PendingWorker, PropertyList, Resource,
     ResourceState, ResourceStatusEx, ResourceType, Status, ValueData,
@@ -40,13 +42,15 @@ pub struct ScriptType;
 
 #[derive(Debug, Clone)]
 struct Config {
+    /// The resource's containment: everything the script starts can be killed as a whole.
+    scope: Scope,
     path: String,
     timeout: Duration,
     env: Vec<(String, String)>,
 }
 
 impl Config {
-    fn read(name: &str, list: &PropertyList) -> Result<Config, (Status, String)> {
+    fn read(scope: Scope, name: &str, list: &PropertyList) -> Result<Config, (Status, String)> {
         let invalid = |m: String| (Status::ERROR_INVALID_PARAMETER, m);
         let path = list
             .get_str(SCRIPT_PATH)
@@ -82,7 +86,7 @@ impl Config {
                 .ok_or_else(|| invalid(format!("property {:?}: binary values cannot be passed to a script", p.name)))?;
             env.push((format!("HALO_PROP_{}", p.name), text));
         }
-        Ok(Config { path, timeout: Duration::from_millis(timeout_ms.into()), env })
+        Ok(Config { scope, path, timeout: Duration::from_millis(timeout_ms.into()), env })
     }
 
     /// Runs the script for `entry`; returns its exit code (None: killed or timed out).
@@ -96,7 +100,7 @@ impl Config {
     ) -> Option<i32> {
         let mut command = Command::new(&self.path);
         command.arg(entry).env("HALO_ENTRY_POINT", entry).envs(self.env.iter().cloned()).envs(extra.iter().cloned());
-        match run(&mut command, Keep::Stderr, timeout, cancelled) {
+        match run(self.scope, &mut command, Keep::Stderr, timeout, cancelled) {
             Ok(out) => {
                 if out.timed_out {
                     callbacks.log_event(LogLevel::Error, &format!("{} {entry}: killed after {timeout:?}", self.path));
@@ -121,7 +125,8 @@ impl ResourceType for ScriptType {
             request.callbacks.log_event(LogLevel::Error, &format!("script {}: {message}", request.name));
             status
         };
-        let config = Config::read(&request.name, &request.parameters.snapshot()).map_err(fail)?;
+        let scope = Scope::resource(request.callbacks.handle().0);
+        let config = Config::read(scope, &request.name, &request.parameters.snapshot()).map_err(fail)?;
         let flags = vec![("HALO_OPEN_FLAGS".to_string(), format!("{:#x}", request.flags.bits()))];
         match config.call("open", &flags, config.timeout, &request.callbacks, || false) {
             Some(0) => {}
@@ -151,7 +156,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Script {
     fn refresh(&self) -> Result<Config, Status> {
-        match Config::read(&self.name, &self.parameters.snapshot()) {
+        let scope = lock(&self.config).scope; // not held across the match, which locks again
+        match Config::read(scope, &self.name, &self.parameters.snapshot()) {
             Ok(c) => {
                 *lock(&self.config) = c.clone();
                 Ok(c)

@@ -140,3 +140,86 @@ pub fn compile_sample(dir: &Path) -> String {
     assert!(status.success());
     out.display().to_string()
 }
+
+/// A marker no other test shares, for counting the processes one test started.
+pub fn unique_mark(what: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("halo-{what}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Live (not zombie) processes named `comm` whose environment holds `mark`.
+pub fn count_marked(comm: &str, mark: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| {
+            let p = e.path();
+            let live = std::fs::read_to_string(p.join("stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+                .unwrap_or(false);
+            let named = std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim() == comm);
+            let marked = std::fs::read(p.join("environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|var| var.windows(mark.len()).any(|w| w == mark.as_bytes()))
+            });
+            live && named && marked
+        })
+        .count()
+}
+
+/// Waits until `count_marked` reaches `n` (processes start and die asynchronously and nothing
+/// can be awaited for a foreign process, so /proc is polled against a deadline).
+pub fn wait_marked(comm: &str, mark: &str, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = count_marked(comm, mark);
+        if c == n || Instant::now() >= deadline {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An OCF root holding `halotest:daemon`, an agent whose daemon is `sleep 1000` started in the
+/// background with a pidfile (as real agents start theirs); monitor checks the pid, stop kills it.
+pub fn daemon_agent(dir: &Path) -> String {
+    let agents = dir.join("resource.d/halotest");
+    std::fs::create_dir_all(&agents).unwrap();
+    let path = agents.join("daemon");
+    std::fs::write(
+        &path,
+        r#"#!/bin/sh
+pidfile="$OCF_RESKEY_pidfile"
+# A zombie is not running (nothing may reap orphans where PID 1 does not).
+running() {
+    [ -f "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    [ -n "$pid" ] && [ -r /proc/$pid/stat ] || return 1
+    [ "$(cut -d' ' -f3 /proc/$pid/stat)" != Z ]
+}
+case "$1" in
+meta-data) cat <<'XML'
+<?xml version="1.0"?>
+<resource-agent name="daemon" version="1.0"><version>1.1</version>
+<parameters>
+<parameter name="pidfile" required="1"><content type="string"/></parameter>
+<parameter name="mark"><content type="string"/></parameter>
+</parameters>
+<actions><action name="start" timeout="20s"/><action name="stop" timeout="20s"/>
+<action name="monitor" timeout="20s" interval="10s"/><action name="meta-data" timeout="5s"/></actions>
+</resource-agent>
+XML
+    exit 0 ;;
+start) running && exit 0; sleep 1000 & echo $! > "$pidfile"; exit 0 ;;
+stop) running && kill "$(cat "$pidfile")"; rm -f "$pidfile"; exit 0 ;;
+monitor) running && exit 0; exit 7 ;;
+*) exit 3 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir.display().to_string()
+}
