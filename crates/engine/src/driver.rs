@@ -616,3 +616,22 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
         failed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_finished_operations_are_dropped_past_the_limit() {
+        let mut table = OperationTable::default();
+        // The oldest operation is still going; every later one has ended.
+        table.entry(1);
+        for id in 2..=(FINISHED_OPERATIONS_KEPT as u64 + 10) {
+            table.entry(id).send_replace(OpStatus::Succeeded);
+        }
+        table.trim();
+        assert_eq!(table.statuses.len(), FINISHED_OPERATIONS_KEPT);
+        assert!(table.statuses.contains_key(&1), "a pending operation must stay readable");
+        assert!(!table.statuses.contains_key(&2), "the oldest finished ones go first");
+    }
+}
