@@ -529,20 +529,12 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
         }
     }
 
-    /// Does what the core decided. Undeliverable calls go straight back into the core.
+    /// Does what the core decided. Undeliverable calls go back into the core through the loop,
+    /// like any other outcome, so that a host refusing every call cannot spin here and starve
+    /// the loop (and the lease it renews).
     fn execute(&mut self, ready: Ready) {
-        let mut ready = ready;
-        loop {
-            let failed = self.execute_once(ready);
-            if failed.is_empty() {
-                return;
-            }
-            let mut next = Ready::default();
-            for input in failed {
-                let r = lock(&self.core).step(self.clock.now(), input);
-                next.merge(r);
-            }
-            ready = next;
+        for input in self.execute_once(ready) {
+            let _ = self.internal.send(input);
         }
     }
 

@@ -734,3 +734,62 @@ fn a_lost_race_answered_after_the_key_moved_on_again_is_still_checked_again() {
     assert_eq!(a.common.get("RestartDelay").map(String::as_str), Some("7"));
     assert_eq!(a.common.get("Description").map(String::as_str), Some("two"));
 }
+
+#[test]
+fn a_dependency_left_waiting_goes_offline_when_its_dependent_drops_it() {
+    // Found in review: x waited for d (its dependent) to go offline; d's dependencies changed
+    // meanwhile, and nothing looked at x again.
+    let mut h = Harness::new(&[("x", &[], ""), ("d", &[], "[x]")]);
+    h.command(online("d", false));
+    h.bring_online(&["x", "d"]);
+    let op = op_of(&h.command(offline("x", OfflineFlags::empty(), false)));
+    // x no longer has to wait for d: it goes at once.
+    let r = h.command(Command::SetDependencies { name: "d".into(), expression: String::new() });
+    assert_eq!(calls(&r), [format!("offline x to=- {OFF_PLAIN}")]);
+    h.state("d", ResourceState::Offline, Cause::Resource);
+    let r = h.state("x", ResourceState::Offline, Cause::Resource);
+    assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+}
+
+#[test]
+fn the_last_persistent_state_asked_for_wins_over_a_write_still_in_flight() {
+    // Found in review: offline (write of "false" in flight), then online: the view still said
+    // "true", so the online wrote nothing and "false" landed last.
+    let mut h = Harness::new(&[("r", &[("PersistentState", "true")], "")]);
+    h.token += 1;
+    let mut first =
+        h.core.step(h.now, Input::Command { token: h.token, command: offline("r", OfflineFlags::empty(), true) });
+    let held = std::mem::take(&mut first.writes);
+    assert_eq!(held.len(), 1);
+    h.token += 1;
+    let mut second = h.core.step(h.now, Input::Command { token: h.token, command: online("r", true) });
+    let mut writes = held;
+    writes.append(&mut second.writes);
+    assert_eq!(writes.len(), 2, "the online writes too, although the view still shows true");
+    h.apply_writes(writes);
+    assert_eq!(h.persistent("r").as_deref(), Some("true"));
+}
+
+#[test]
+fn a_call_refused_because_its_host_is_going_away_waits_for_the_death_report() {
+    let mut h = Harness::new(&[("r", &[("RestartDelay", "0")], "")]);
+    h.command(online("r", false));
+    h.bring_online(&["r"]);
+    h.state("r", ResourceState::Failed, Cause::HealthCheck);
+    // The restart's online meets a host that is going away.
+    let gone =
+        halo_host::client::HostError { status: Status::ERROR_RESMON_INVALID_STATE, message: "host 1 is gone".into() };
+    let r = h.step(Input::CallFailed { id: 1, call: halo_engine::core::CallKind::Online, error: gone });
+    assert!(r.calls.is_empty(), "no retry into the dying host: {:?}", calls(&r));
+    // The death report closes it and counts the failure; then it is opened afresh.
+    let died = FromHost::State {
+        id: 1,
+        state: ResourceState::Failed as i32,
+        checkpoint: 0,
+        status: Status::ERROR_RESMON_INVALID_STATE.0,
+        application_code: 0,
+        flags: 0,
+        cause: Cause::HostDied,
+    };
+    assert_eq!(calls(&h.step(Input::Host(HostEvent::Fact(died)))), ["open r"]);
+}

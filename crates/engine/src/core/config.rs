@@ -65,8 +65,8 @@ impl Retry {
 #[derive(Debug, Default)]
 pub(super) struct Config {
     writes: BTreeMap<WriteId, (Job, u32)>,
-    /// Replies sent once the view reaches a revision, with the resource a create adds.
-    awaiting: Vec<(u64, Token, Answer, Option<String>)>,
+    /// Replies sent once the view reaches a revision.
+    awaiting: Vec<(u64, Token, Answer)>,
     /// Jobs whose guard on a key failed, to check again once the view has caught up with the
     /// write that beat them.
     retries: Vec<(Retry, Job, u32)>,
@@ -77,7 +77,16 @@ pub(super) struct Config {
     /// Creates waiting for ids.
     waiting_for_ids: Vec<(Token, Command, Answer, u32)>,
     /// Creates in flight: resource → (group, type). A delete of the group or type waits its turn.
-    creating: BTreeMap<String, (String, String)>,
+    /// Keyed by the create's token: two creates of one name each own their entry.
+    creating: BTreeMap<Token, (String, String, String)>,
+    /// Jobs whose group turn was handed to them, to run (iteratively, not recursively).
+    handed: VecDeque<(Job, u32)>,
+    /// The operator's latest PersistentState for each resource: a write of an older one (still
+    /// in flight, or retried) must not win over it.
+    persist_intent: BTreeMap<String, bool>,
+    /// PersistentState writes in flight per resource: while one is, the view does not show the
+    /// value that will be stored, so a newer intent is written regardless of what the view says.
+    persist_inflight: BTreeMap<String, u32>,
     /// Dependency changes and deletes guard every resource of their group, so two of them in one
     /// group at once would only make each other retry: they take turns, per group. The command
     /// holding the turn (by its token), and the ones waiting for it.
@@ -133,6 +142,9 @@ impl Core {
 
     /// Records PersistentState for `names` (an operator's online or offline).
     pub(super) fn persist(&mut self, names: &[String], online: bool, ready: &mut Ready) {
+        for n in names {
+            self.config.persist_intent.insert(n.clone(), online);
+        }
         self.run_job(Job::Persist { names: names.to_vec(), online }, 0, ready);
     }
 
@@ -164,7 +176,18 @@ impl Core {
         }
         let plan = match &job {
             Job::Command { token, command, answer } => self.plan(*token, command, answer, attempts, ready),
-            Job::Persist { names, online } => self.plan_persist(names, *online),
+            Job::Persist { names, online } => match self.plan_persist(names, *online) {
+                Ok((Plan::Write(request), planned)) => {
+                    for n in &planned {
+                        *self.config.persist_inflight.entry(n.clone()).or_default() += 1;
+                    }
+                    let write = self.write(request, ready);
+                    self.config.writes.insert(write, (Job::Persist { names: planned, online: *online }, attempts));
+                    return;
+                }
+                Ok((plan, _)) => Ok(plan),
+                Err(e) => Err(e),
+            },
             Job::Reserve { .. } => {
                 let from = self.view.next_free_id();
                 let request = Request {
@@ -177,11 +200,11 @@ impl Core {
             }
         };
         // A create is in flight from its check until the view holds it or it failed.
-        if let Job::Command { command: Command::CreateResource { name, group, type_name, .. }, .. } = &job {
+        if let Job::Command { token, command: Command::CreateResource { name, group, type_name, .. }, .. } = &job {
             if matches!(plan, Ok(Plan::Write(_) | Plan::Waits)) {
-                self.config.creating.insert(name.clone(), (group.clone(), type_name.clone()));
+                self.config.creating.insert(*token, (name.clone(), group.clone(), type_name.clone()));
             } else {
-                self.config.creating.remove(name);
+                self.config.creating.remove(token);
             }
         }
         match (plan, job) {
@@ -191,7 +214,7 @@ impl Core {
             }
             (Ok(Plan::Nothing), Job::Command { token, answer, .. }) => ready.replies.push((token, Ok(answer))),
             // A delete waiting for its resource's offline gives its turn back meanwhile.
-            (Ok(Plan::Waits), Job::Command { token, .. }) => self.end_turn(token, ready),
+            (Ok(Plan::Waits), Job::Command { token, .. }) => self.end_turn(token),
             (Ok(_), _) => {}
             (Err(e), Job::Command { token, .. }) => ready.replies.push((token, Err(e))),
             (Err(e), _) => ready.events.push(EventKind::Log {
@@ -202,18 +225,25 @@ impl Core {
         }
     }
 
-    fn plan_persist(&self, names: &[String], online: bool) -> Result<Plan, EngineError> {
+    /// The write for the resources whose latest intent is still `online` (an older one is left
+    /// to the newer job) and whose stored value differs, or may differ once writes in flight
+    /// land; with the names it covers.
+    fn plan_persist(&self, names: &[String], online: bool) -> Result<(Plan, Vec<String>), EngineError> {
         let value = if online { "true" } else { "false" };
         let mut request = Request::default();
-        for r in names.iter().filter_map(|n| self.view.resources.get(n)) {
-            if r.doc.common.get("PersistentState").map(String::as_str) != Some(value) {
+        let mut planned = Vec::new();
+        let current = |n: &String| self.config.persist_intent.get(n) == Some(&online);
+        for r in names.iter().filter(|n| current(n)).filter_map(|n| self.view.resources.get(n)) {
+            let in_flight = self.config.persist_inflight.get(&r.doc.name).is_some_and(|c| *c > 0);
+            if in_flight || r.doc.common.get("PersistentState").map(String::as_str) != Some(value) {
+                planned.push(r.doc.name.clone());
                 let mut doc = r.doc.clone();
                 doc.common.insert("PersistentState".into(), value.into());
                 request.compare.push(guard(keys::resource(&doc.name), Some(r.revision)));
                 request.ops.push(put(keys::resource(&doc.name), json(&doc)?));
             }
         }
-        Ok(if request.ops.is_empty() { Plan::Nothing } else { Plan::Write(request) })
+        Ok((if request.ops.is_empty() { Plan::Nothing } else { Plan::Write(request) }, planned))
     }
 
     fn plan(
@@ -252,7 +282,8 @@ impl Core {
                 let g =
                     v.groups.get(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
                 let mut members: Vec<&str> = g.members.iter().map(String::as_str).collect();
-                members.extend(self.config.creating.iter().filter(|(_, (gr, _))| gr == name).map(|(r, _)| r.as_str()));
+                members
+                    .extend(self.config.creating.values().filter(|(_, gr, _)| gr == name).map(|(r, _, _)| r.as_str()));
                 if !members.is_empty() {
                     return Err(err(
                         Status::ERROR_INVALID_STATE,
@@ -290,8 +321,8 @@ impl Core {
                     return Err(err(Status::ERROR_INVALID_PARAMETER, format!("{name} is built in")));
                 }
                 let user = v.resources.values().find(|r| &r.doc.type_name == name).map(|r| r.doc.name.clone());
-                let user =
-                    user.or_else(|| self.config.creating.iter().find(|(_, (_, t))| t == name).map(|(r, _)| r.clone()));
+                let user = user
+                    .or_else(|| self.config.creating.values().find(|(_, _, t)| t == name).map(|(r, _, _)| r.clone()));
                 if let Some(r) = user {
                     return Err(err(Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY, format!("{r} is of type {name}")));
                 }
@@ -461,17 +492,21 @@ impl Core {
         ready: &mut Ready,
     ) {
         let Some((job, attempts)) = self.config.writes.remove(&write) else { return };
-        // A create counts as in flight until the view holds it (see release_waiting_writes).
-        let created = match (&job, &result) {
-            (Job::Command { command: Command::CreateResource { name, .. }, .. }, Ok(Response::Applied { .. })) => {
-                Some(name.clone())
+        if let Job::Persist { names, .. } = &job {
+            for n in names {
+                if let Some(c) = self.config.persist_inflight.get_mut(n) {
+                    *c = c.saturating_sub(1);
+                    if *c == 0 {
+                        self.config.persist_inflight.remove(n);
+                    }
+                }
             }
-            (Job::Command { command: Command::CreateResource { name, .. }, .. }, _) => {
-                self.config.creating.remove(name);
-                None
-            }
-            _ => None,
-        };
+        }
+        // A create counts as in flight until the view holds it (see release_waiting_writes), or
+        // until its write failed or lost (a retry checks it again and counts it again).
+        if let (Job::Command { token, .. }, false) = (&job, matches!(result, Ok(Response::Applied { .. }))) {
+            self.config.creating.remove(token);
+        }
         match (result, job) {
             (Ok(Response::Applied { .. }), Job::Reserve { from }) => {
                 self.config.reserving = false;
@@ -481,7 +516,7 @@ impl Core {
                 }
             }
             (Ok(Response::Applied { revision }), Job::Command { token, answer, .. }) => {
-                self.config.awaiting.push((revision, token, answer, created));
+                self.config.awaiting.push((revision, token, answer));
                 self.release_waiting_writes(ready);
             }
             (Ok(Response::Applied { .. }), Job::Persist { .. }) => {}
@@ -505,10 +540,8 @@ impl Core {
             Job::Command { token, .. } => ready.replies.push((token, Err(e))),
             Job::Reserve { .. } => {
                 self.config.reserving = false;
-                for (token, command, ..) in std::mem::take(&mut self.config.waiting_for_ids) {
-                    if let Command::CreateResource { name, .. } = &command {
-                        self.config.creating.remove(name);
-                    }
+                for (token, ..) in std::mem::take(&mut self.config.waiting_for_ids) {
+                    self.config.creating.remove(&token);
                     ready.replies.push((token, Err(e.clone())));
                 }
             }
@@ -520,8 +553,9 @@ impl Core {
         }
     }
 
-    /// The command holding a group's turn is done: the next one waiting takes it.
-    fn end_turn(&mut self, token: Token, ready: &mut Ready) {
+    /// The command holding a group's turn is done: the next one waiting takes it, and is run by
+    /// [`Core::end_answered_turns`] (a loop, so that a long queue does not recurse).
+    fn end_turn(&mut self, token: Token) {
         let Some(group) = self.config.turns.iter().find(|(_, (holder, _))| *holder == token).map(|(g, _)| g.clone())
         else {
             return;
@@ -531,17 +565,22 @@ impl Core {
             if let Job::Command { token: next, .. } = &job {
                 self.config.turns.insert(group, (*next, waiting));
             }
-            self.run_job(job, attempts, ready);
+            self.config.handed.push_back((job, attempts));
         }
     }
 
-    /// Gives back the turns of the commands answered in this step.
+    /// Gives back the turns of the commands answered in this step, and runs the jobs they pass
+    /// to, until no turn changes hands.
     pub(super) fn end_answered_turns(&mut self, ready: &mut Ready) {
         let mut seen = 0;
-        while seen < ready.replies.len() {
-            let token = ready.replies[seen].0;
-            seen += 1;
-            self.end_turn(token, ready);
+        loop {
+            while seen < ready.replies.len() {
+                let token = ready.replies[seen].0;
+                seen += 1;
+                self.end_turn(token);
+            }
+            let Some((job, attempts)) = self.config.handed.pop_front() else { return };
+            self.run_job(job, attempts, ready);
         }
     }
 
@@ -552,10 +591,8 @@ impl Core {
         let (due, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.config.awaiting).into_iter().partition(|(r, ..)| *r <= revision);
         self.config.awaiting = later;
-        for (_, token, answer, created) in due {
-            if let Some(name) = created {
-                self.config.creating.remove(&name);
-            }
+        for (_, token, answer) in due {
+            self.config.creating.remove(&token);
             ready.replies.push((token, Ok(answer)));
         }
         let (due, later): (Vec<_>, Vec<_>) =

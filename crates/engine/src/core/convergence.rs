@@ -17,7 +17,7 @@ impl Core {
 
     fn converge_one(&mut self, now: Time, name: &str, ready: &mut Ready) {
         let Some(r) = self.view.resources.get(name) else { return };
-        if r.open == Opened::Opening {
+        if r.open == Opened::Opening || r.host_gone {
             return;
         }
         let id = r.doc.id;

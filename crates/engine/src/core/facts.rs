@@ -40,6 +40,7 @@ impl Core {
                 // The host refused a request outright: nothing is in flight any more.
                 let Some(r) = self.view.by_id_mut(id) else { return };
                 r.busy = false;
+                r.terminating = false;
                 if status == Status::ERROR_RESOURCE_NOT_FOUND.0 {
                     r.open = Opened::Closed;
                 }
@@ -83,6 +84,7 @@ impl Core {
         }
         if cause == Cause::HostDied {
             r.open = Opened::Closed;
+            r.host_gone = false;
         }
         // The hosts stopped it because this node stopped renewing their lease (it was frozen or
         // overloaded): that is a failure of the node, so the resource does not come straight
@@ -157,9 +159,26 @@ impl Core {
     ) {
         let Some(r) = self.view.by_id_mut(id) else { return };
         let name = r.doc.name.clone();
-        r.busy = false;
         if error.status == Status::ERROR_RESOURCE_NOT_FOUND {
             r.open = Opened::Closed;
+        }
+        // Its host is going away: the manager reports the death (HostDied) once it has made sure
+        // nothing of the resource runs; that report, not this refusal, counts as the failure,
+        // and nothing is sent to the resource until it comes.
+        if error.status == Status::ERROR_RESMON_INVALID_STATE && call != CallKind::Other {
+            r.busy = false;
+            r.host_gone = true;
+            ready.events.push(EventKind::Log { resource: name, level: "Warning".into(), message: error.to_string() });
+            return;
+        }
+        if call == CallKind::Other {
+            // A lost Update: send it again at the next chance. An online or offline in flight
+            // is not affected.
+            r.host_sees = None;
+        } else {
+            r.busy = false;
+            r.terminating = false;
+            r.terminate_next = false;
         }
         ready.events.push(EventKind::Log { resource: name.clone(), level: "Error".into(), message: error.to_string() });
         match call {

@@ -149,6 +149,13 @@ impl Core {
 
     fn put_resource(&mut self, revision: u64, doc: ResourceDoc, initial: bool, ready: &mut Ready) {
         let name = doc.name.clone();
+        // Another object under the same name (deleted and created again while the feed was lost):
+        // the old one goes as a delete would take it, so nothing of it keeps running.
+        if let Some(old) = self.view.resources.get(&name)
+            && (old.doc.id != doc.id || old.doc.group != doc.group || old.doc.type_name != doc.type_name)
+        {
+            self.apply_delete(&crate::model::keys::resource(&name), ready);
+        }
         let problem = match self.view.resources.get(&name) {
             None => {
                 let problem = self.view.insert_resource(doc, revision, Desired::Offline);
@@ -170,7 +177,12 @@ impl Core {
                 if old.doc.dependencies != doc.dependencies {
                     properties.push("Dependencies".into());
                 }
+                // What it depended on may now be free to go offline.
+                let before: Vec<String> = old.doc.dependencies.names().into_iter().map(str::to_string).collect();
                 let problem = self.view.update_resource(doc, revision);
+                for d in before {
+                    self.touch(&d);
+                }
                 // The host hears of new private properties and timeouts at once; the type reads
                 // them at its next online.
                 if let Some(r) = self.view.resources.get_mut(&name)
@@ -221,8 +233,10 @@ impl Core {
                 self.dirty_groups.insert(r.doc.group.clone());
                 self.ops.touched(name);
                 self.waiting.remove(name);
-                for d in dependents {
-                    self.touch(&d);
+                // Its dependents may have to go down; what it depended on may now go offline.
+                let dependencies: Vec<String> = r.doc.dependencies.names().into_iter().map(str::to_string).collect();
+                for d in dependents.iter().chain(&dependencies) {
+                    self.touch(d);
                 }
                 ready.events.push(EventKind::Deleted { object: "resource".into(), name: name.into() });
             }

@@ -58,6 +58,8 @@ pub struct Res {
     pub terminate_next: bool,
     /// A Terminate was sent and its outcome has not arrived.
     pub terminating: bool,
+    /// A call was refused because its host is going away; the death report is awaited.
+    pub host_gone: bool,
 }
 
 impl Res {
@@ -78,6 +80,7 @@ impl Res {
             fail_requested: false,
             terminate_next: false,
             terminating: false,
+            host_gone: false,
         }
     }
 
