@@ -212,7 +212,7 @@ async fn a_script_starting_a_nohup_daemon_keeps_it_until_offline() {
 case "$1" in
   online) nohup sleep 1000 >/dev/null & echo $! > "$pidfile" ;;
   offline) kill "$(cat "$pidfile")" ;;
-  looks-alive|is-alive) [ "$(cut -d' ' -f3 /proc/$(cat "$pidfile")/stat)" = S ] ;;
+  looks-alive|is-alive) kill -0 "$(cat "$pidfile")" ;;
 esac"#,
             pidfile = pidfile.display()
         ),
