@@ -147,11 +147,16 @@ impl Harness {
     }
 
     fn state(&mut self, name: &str, state: ResourceState, cause: Cause) -> Ready {
+        self.report(name, state, Status::ERROR_SUCCESS, cause)
+    }
+
+    /// A state report from the host, with its status.
+    fn report(&mut self, name: &str, state: ResourceState, status: Status, cause: Cause) -> Ready {
         let fact = FromHost::State {
             id: self.ids[name],
             state: state as i32,
             checkpoint: 0,
-            status: 0,
+            status: status.0,
             application_code: 0,
             flags: 0,
             cause,
@@ -316,16 +321,7 @@ fn an_online_operation_fails_when_restarts_are_exhausted() {
     let mut h = Harness::new(&[("r", &[("RestartAction", "1"), ("RestartThreshold", "0")], "")]);
     let op = op_of(&h.command(online("r", false)));
     assert_eq!(calls(&h.opened("r")), ["online r flags=0x0"]);
-    let fact = FromHost::State {
-        id: 1,
-        state: ResourceState::Failed as i32,
-        checkpoint: 0,
-        status: Status::ERROR_RESOURCE_CALL_TIMED_OUT.0,
-        application_code: 0,
-        flags: 0,
-        cause: Cause::PendingTimeout,
-    };
-    let r = h.step(Input::Host(HostEvent::Fact(fact)));
+    let r = h.report("r", ResourceState::Failed, Status::ERROR_RESOURCE_CALL_TIMED_OUT, Cause::PendingTimeout);
     assert_eq!(
         r.operations,
         [(
@@ -605,18 +601,8 @@ fn resources_stopped_by_an_expired_lease_restart_under_the_restart_policy() {
     let mut h = Harness::new(&[("r", &[("RestartDelay", "2000"), ("RestartThreshold", "1")], "")]);
     h.command(online("r", false));
     h.bring_online(&["r"]);
-    let fact = |h: &mut Harness| {
-        let fact = FromHost::State {
-            id: 1,
-            state: ResourceState::Offline as i32,
-            checkpoint: 0,
-            status: Status::ERROR_CLUSTER_NO_QUORUM.0,
-            application_code: 0,
-            flags: 0,
-            cause: Cause::LeaseExpired,
-        };
-        h.step(Input::Host(HostEvent::Fact(fact)))
-    };
+    let fact =
+        |h: &mut Harness| h.report("r", ResourceState::Offline, Status::ERROR_CLUSTER_NO_QUORUM, Cause::LeaseExpired);
     let r = fact(h.at_ms(1_000));
     assert!(r.calls.is_empty(), "not straight back: {:?}", calls(&r));
     assert_eq!(h.view_state("r"), "Failed");
