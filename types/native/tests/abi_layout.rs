@@ -81,3 +81,18 @@ fn header_constants_match_the_contract() {
     assert_eq!(d.get("CLUSPROP_SYNTAX_NAME"), Some(&0x0004_0003));
     assert_eq!(u64::from(halo_type_native::MAX_VERSION), 0x200);
 }
+
+#[test]
+fn control_code_macros_are_single_values_in_expressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = compile(
+        &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/macro_probe.c")],
+        &["-Wno-parentheses"],
+        &dir.path().join("macro_probe"),
+        false,
+    );
+    let out = String::from_utf8(Command::new(&probe).output().unwrap().stdout).unwrap();
+    let fields: Vec<u64> = out.split_whitespace().map(|f| f.parse().unwrap()).collect();
+    let code = fields[2];
+    assert_eq!(fields, [0, 2 * code, code], "CLCTL_USER_CODE must expand to one parenthesized value");
+}
