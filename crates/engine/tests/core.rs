@@ -779,3 +779,21 @@ fn a_call_refused_because_its_host_is_going_away_waits_for_the_death_report() {
     };
     assert_eq!(calls(&h.step(Input::Host(HostEvent::Fact(died)))), ["open r"]);
 }
+
+#[test]
+fn a_dependency_added_on_a_resource_going_offline_takes_the_dependent_down_first() {
+    // Found in review: d (desired online) was given a dependency on x while x waited to go
+    // offline for an earlier dependent; x waited for d, and d had no reason to go.
+    let mut h = Harness::new(&[("x", &[], ""), ("y", &[], "[x]"), ("d", &[], "")]);
+    h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false });
+    h.bring_online(&["x", "d", "y"]);
+    let op = op_of(&h.command(offline("x", OfflineFlags::empty(), false)));
+    // d goes down at once, keeping its persistent state, as for a lost dependency.
+    let r = h.command(Command::SetDependencies { name: "d".into(), expression: "[x]".into() });
+    assert_eq!(calls(&r), [format!("offline d to=- {OFF_KEEP}")]);
+    assert!(calls(&h.state("y", ResourceState::Offline, Cause::Resource)).is_empty(), "x still waits for d");
+    let r = h.state("d", ResourceState::Offline, Cause::Resource);
+    assert_eq!(calls(&r), [format!("offline x to=- {OFF_PLAIN}")]);
+    let r = h.state("x", ResourceState::Offline, Cause::Resource);
+    assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
+}

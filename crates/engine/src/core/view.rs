@@ -225,9 +225,12 @@ impl View {
         self.dependents.get(name).into_iter().flatten()
     }
 
-    /// Whether every dependency of `r` is online.
+    /// Whether every dependency of `r` is online and meant to stay so: a dependency on its way
+    /// offline waits for its dependents, so they must not stay (or come) up on it.
     pub fn dependencies_online(&self, r: &Res) -> bool {
-        r.doc.dependencies.satisfied(|d| self.resources.get(d).is_some_and(|x| x.state == ResourceState::Online))
+        r.doc.dependencies.satisfied(|d| {
+            self.resources.get(d).is_some_and(|x| x.state == ResourceState::Online && x.desired == Desired::Online)
+        })
     }
 
     /// The next free resource id: the counter, or past every id in use when there is none yet.
