@@ -384,9 +384,7 @@ impl Engine {
 
     /// One resource.
     pub fn resource(&self, name: &str) -> Result<ResourceView, EngineError> {
-        lock(&self.core)
-            .resource(name)
-            .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))
+        lock(&self.core).resource(name).ok_or_else(|| EngineError::no_resource(name))
     }
 
     /// Every group.
@@ -396,7 +394,7 @@ impl Engine {
 
     /// One group.
     pub fn group(&self, name: &str) -> Result<GroupView, EngineError> {
-        lock(&self.core).group(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))
+        lock(&self.core).group(name).ok_or_else(|| EngineError::no_group(name))
     }
 
     /// Every resource type.

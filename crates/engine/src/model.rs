@@ -83,6 +83,16 @@ impl EngineError {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
         EngineError { status, message: message.into() }
     }
+
+    /// ERROR_RESOURCE_NOT_FOUND for `name`.
+    pub fn no_resource(name: &str) -> Self {
+        Self::new(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}"))
+    }
+
+    /// ERROR_GROUP_NOT_FOUND for `name`.
+    pub fn no_group(name: &str) -> Self {
+        Self::new(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}"))
+    }
 }
 
 /// Checks an object name: 1–128 characters from `A-Z a-z 0-9 . _ -`, starting with a letter or

@@ -267,8 +267,7 @@ impl Core {
                 Ok(Plan::Write(Request { compare: vec![guard(key.clone(), None)], ops: vec![put(key, json(&doc)?)] }))
             }
             Command::SetGroupProperties { name, common } => {
-                let g =
-                    v.groups.get(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
+                let g = v.group(name)?;
                 let mut doc = g.doc.clone();
                 doc.common.extend(common.clone());
                 model::verify(&format!("group {name}"), &GROUP_COMMON, &doc.common)?;
@@ -279,8 +278,7 @@ impl Core {
                 }))
             }
             Command::DeleteGroup { name } => {
-                let g =
-                    v.groups.get(name).ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}")))?;
+                let g = v.group(name)?;
                 let mut members: Vec<&str> = g.members.iter().map(String::as_str).collect();
                 members
                     .extend(self.config.creating.values().filter(|(_, gr, _)| gr == name).map(|(r, _, _)| r.as_str()));
@@ -336,10 +334,7 @@ impl Core {
                 model::check_name("resource", name)?;
                 let deps = Dependencies::parse(dependencies)
                     .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
-                let g = v
-                    .groups
-                    .get(group)
-                    .ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {group}")))?;
+                let g = v.group(group)?;
                 let (type_revision, ty) = v.types.get(type_name).ok_or_else(|| {
                     let known: Vec<&str> = v.types.keys().map(String::as_str).collect();
                     err(
@@ -386,10 +381,7 @@ impl Core {
                 Ok(Plan::Write(Request { compare, ops: vec![put(keys::resource(name), json(&doc)?)] }))
             }
             Command::SetProperties { name, common, private, unset } => {
-                let r = v
-                    .resources
-                    .get(name)
-                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                let r = v.resource(name)?;
                 let (_, ty) = v.types.get(&r.doc.type_name).ok_or_else(|| {
                     err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {}", r.doc.type_name))
                 })?;
@@ -415,10 +407,7 @@ impl Core {
             Command::SetDependencies { name, expression } => {
                 let deps = Dependencies::parse(expression)
                     .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
-                let r = v
-                    .resources
-                    .get(name)
-                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                let r = v.resource(name)?;
                 let group_of: BTreeMap<String, String> =
                     v.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
                 let existing: BTreeMap<String, Dependencies> =
@@ -434,10 +423,7 @@ impl Core {
                 Ok(Plan::Write(Request { compare, ops: vec![put(keys::resource(name), json(&doc)?)] }))
             }
             Command::DeleteResource { name, force } => {
-                let r = v
-                    .resources
-                    .get(name)
-                    .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+                let r = v.resource(name)?;
                 if let Some(d) = v.dependents_of(name).next() {
                     return Err(err(Status::ERROR_DEPENDENT_RESOURCE_EXISTS, format!("{d} depends on {name}")));
                 }

@@ -103,7 +103,7 @@ impl Core {
             return;
         }
         let Some(r) = self.view.resources.get(name) else {
-            ready.replies.push((token, Err(err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))));
+            ready.replies.push((token, Err(EngineError::no_resource(name))));
             return;
         };
         let pending = PendingControl { name: name.to_string(), code, input, output_size };
@@ -154,7 +154,7 @@ impl Core {
     ) -> Result<Option<ControlOutput>, EngineError> {
         use resapi::control::codes::*;
         let Some(r) = self.view.resources.get(&c.name) else {
-            return Err(err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {}", c.name)));
+            return Err(EngineError::no_resource(&c.name));
         };
         let doc = r.doc.clone();
         let online = r.state == ResourceState::Online;

@@ -97,9 +97,7 @@ impl Core {
     fn targets(&self, target: &Target, desired: Desired) -> Result<Vec<String>, EngineError> {
         match target {
             Target::Resource(name) => {
-                if !self.view.resources.contains_key(name) {
-                    return Err(err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")));
-                }
+                self.view.resource(name)?;
                 Ok(match desired {
                     Desired::Online => self
                         .view
@@ -107,12 +105,7 @@ impl Core {
                     Desired::Offline => self.view.closure(name, |v, r| v.dependents_of(&r.doc.name).cloned().collect()),
                 })
             }
-            Target::Group(name) => self
-                .view
-                .groups
-                .get(name)
-                .map(|g| g.members.iter().cloned().collect())
-                .ok_or_else(|| err(Status::ERROR_GROUP_NOT_FOUND, format!("no group {name}"))),
+            Target::Group(name) => Ok(self.view.group(name)?.members.iter().cloned().collect()),
         }
     }
 
@@ -206,11 +199,7 @@ impl Core {
     /// FailClusterResource: terminates an online resource and counts it as failed, so the restart
     /// policy runs.
     pub(super) fn fail(&mut self, name: &str, ready: &mut Ready) -> Result<Answer, EngineError> {
-        let r = self
-            .view
-            .resources
-            .get_mut(name)
-            .ok_or_else(|| err(Status::ERROR_RESOURCE_NOT_FOUND, format!("no resource {name}")))?;
+        let r = self.view.resources.get_mut(name).ok_or_else(|| EngineError::no_resource(name))?;
         if r.state != ResourceState::Online || r.open != Opened::Open {
             return Err(err(Status::ERROR_RESOURCE_NOT_ONLINE, format!("{name} is {}", r.state)));
         }

@@ -5,7 +5,7 @@
 
 use super::restart::Restart;
 use super::{Desired, GroupView, ResourceView, Time};
-use crate::model::{GroupDoc, Policy, ResourceDoc, TypeDoc};
+use crate::model::{EngineError, GroupDoc, Policy, ResourceDoc, TypeDoc};
 use halo_host::protocol::ResourceId;
 use halo_host::protocol::{Timeouts, TypeSpec};
 use resapi::{GroupState, OfflineFlags, ResourceState, Status};
@@ -162,6 +162,16 @@ impl View {
             "resource" => self.resources.get(name).map(|r| r.revision),
             _ => None,
         }
+    }
+
+    /// A resource, or ERROR_RESOURCE_NOT_FOUND naming it.
+    pub fn resource(&self, name: &str) -> Result<&Res, EngineError> {
+        self.resources.get(name).ok_or_else(|| EngineError::no_resource(name))
+    }
+
+    /// A group, or ERROR_GROUP_NOT_FOUND naming it.
+    pub fn group(&self, name: &str) -> Result<&Group, EngineError> {
+        self.groups.get(name).ok_or_else(|| EngineError::no_group(name))
     }
 
     /// The resource the host knows by `id`.
