@@ -78,10 +78,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn err(status: Status, message: impl Into<String>) -> EngineError {
-    EngineError::new(status, message)
-}
-
 /// A database error as the engine reports it.
 pub fn db_err(e: ClusterError) -> EngineError {
     // Consensus trouble means no quorum; anything else is the database itself failing.
@@ -91,7 +87,7 @@ pub fn db_err(e: ClusterError) -> EngineError {
         ClusterError::Closed | ClusterError::DataDirectoryLost { .. } => Status::ERROR_CLUSTER_SHUTTING_DOWN,
         _ => Status::ERROR_INVALID_DATA,
     };
-    err(status, format!("cluster database: {e}"))
+    EngineError::new(status, format!("cluster database: {e}"))
 }
 
 /// The engine of one node: a handle on the loop that runs it.
@@ -162,8 +158,8 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send((command, tx))
-            .map_err(|_| err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?;
-        rx.await.map_err(|_| err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?
+            .map_err(|_| EngineError::new(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?;
+        rx.await.map_err(|_| EngineError::new(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?
     }
 
     async fn done(&self, command: Command) -> Result<(), EngineError> {
@@ -173,7 +169,7 @@ impl Engine {
     async fn operation_of(&self, command: Command) -> Result<u64, EngineError> {
         match self.ask(command).await? {
             Answer::Operation(id) => Ok(id),
-            other => Err(err(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
+            other => Err(EngineError::new(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
         }
     }
 
@@ -210,7 +206,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let file = std::path::Path::new(path);
         if !file.is_absolute() || !file.is_file() {
-            return Err(err(
+            return Err(EngineError::new(
                 Status::ERROR_FILE_NOT_FOUND,
                 format!("plug-in {path:?}: give the absolute path of an existing .so"),
             ));
@@ -343,7 +339,7 @@ impl Engine {
             .statuses
             .get(&op)
             .map(|s| s.subscribe())
-            .ok_or_else(|| err(Status::ERROR_INVALID_PARAMETER, format!("no operation {op}")))?;
+            .ok_or_else(|| EngineError::new(Status::ERROR_INVALID_PARAMETER, format!("no operation {op}")))?;
         let _ = tokio::time::timeout(timeout, rx.wait_for(|s| *s != OpStatus::Pending)).await;
         let status = rx.borrow().clone();
         Ok(status)
@@ -371,7 +367,7 @@ impl Engine {
     ) -> Result<ControlOutput, EngineError> {
         match self.ask(Command::Control { name: name.into(), code, input, output_size }).await? {
             Answer::Control(out) => Ok(out),
-            other => Err(err(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
+            other => Err(EngineError::new(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
         }
     }
 
@@ -433,7 +429,8 @@ fn numbering_base() -> u64 {
 async fn ensure_builtin_types(db: &ClusterDb) -> Result<(), EngineError> {
     for ty in model::builtin_types() {
         if db.get(&keys::type_(&ty.name)).map_err(db_err)?.is_none() {
-            let value = serde_json::to_vec(&ty).map_err(|e| err(Status::ERROR_INVALID_DATA, e.to_string()))?;
+            let value =
+                serde_json::to_vec(&ty).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
             let key = keys::type_(&ty.name);
             // Guarded: another node may be writing it at the same time.
             let request = Request {

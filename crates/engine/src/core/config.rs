@@ -93,25 +93,21 @@ pub(super) struct Config {
     turns: BTreeMap<String, (Token, VecDeque<(Job, u32)>)>,
 }
 
-fn err(status: Status, message: impl Into<String>) -> EngineError {
-    EngineError::new(status, message)
-}
-
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, EngineError> {
-    serde_json::to_vec(v).map_err(|e| err(Status::ERROR_INVALID_DATA, e.to_string()))
+    serde_json::to_vec(v).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))
 }
 
 /// Private properties as the type will read them: names a person can type, values its table
 /// accepts, what it requires present.
 fn check_private(ty: &TypeDoc, private: &BTreeMap<String, String>) -> Result<(), EngineError> {
     if let Some(bad) = private.keys().find(|n| n.is_empty() || n.len() > 255 || n.chars().any(char::is_control)) {
-        return Err(err(
+        return Err(EngineError::new(
             Status::ERROR_INVALID_PARAMETER,
             format!("private property name {bad:?}: use 1 to 255 characters, none of them control characters"),
         ));
     }
     halo_host::properties::check_private(&ty.spec, &model::to_list(private))
-        .map_err(|e| err(e.status, format!("type {}: {}", ty.name, e.message)))
+        .map_err(|e| EngineError::new(e.status, format!("type {}: {}", ty.name, e.message)))
 }
 
 fn put(key: String, value: Vec<u8>) -> Op {
@@ -260,7 +256,10 @@ impl Core {
                 model::check_name("group", name)?;
                 model::verify(&format!("group {name}"), &GROUP_COMMON, common)?;
                 if v.groups.contains_key(name) {
-                    return Err(err(Status::ERROR_OBJECT_ALREADY_EXISTS, format!("group {name} already exists")));
+                    return Err(EngineError::new(
+                        Status::ERROR_OBJECT_ALREADY_EXISTS,
+                        format!("group {name} already exists"),
+                    ));
                 }
                 let doc = GroupDoc { name: name.clone(), common: common.clone() };
                 let key = keys::group(name);
@@ -283,7 +282,7 @@ impl Core {
                 members
                     .extend(self.config.creating.values().filter(|(_, gr, _)| gr == name).map(|(r, _, _)| r.as_str()));
                 if !members.is_empty() {
-                    return Err(err(
+                    return Err(EngineError::new(
                         Status::ERROR_INVALID_STATE,
                         format!("group {name} still holds {}; delete them first", members.join(", ")),
                     ));
@@ -298,7 +297,7 @@ impl Core {
                 model::check_name("resource type", name)?;
                 model::verify(&format!("type {name}"), &TYPE_COMMON, common)?;
                 if v.types.contains_key(name) {
-                    return Err(err(
+                    return Err(EngineError::new(
                         Status::ERROR_OBJECT_ALREADY_EXISTS,
                         format!("resource type {name} already exists"),
                     ));
@@ -313,16 +312,19 @@ impl Core {
             }
             Command::DeleteType { name } => {
                 let (revision, _) = v.types.get(name).ok_or_else(|| {
-                    err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}"))
+                    EngineError::new(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {name}"))
                 })?;
                 if model::builtin_types().iter().any(|t| &t.name == name) {
-                    return Err(err(Status::ERROR_INVALID_PARAMETER, format!("{name} is built in")));
+                    return Err(EngineError::new(Status::ERROR_INVALID_PARAMETER, format!("{name} is built in")));
                 }
                 let user = v.resources.values().find(|r| &r.doc.type_name == name).map(|r| r.doc.name.clone());
                 let user = user
                     .or_else(|| self.config.creating.values().find(|(_, _, t)| t == name).map(|(r, _, _)| r.clone()));
                 if let Some(r) = user {
-                    return Err(err(Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY, format!("{r} is of type {name}")));
+                    return Err(EngineError::new(
+                        Status::ERROR_CLUSTER_RESOURCE_TYPE_BUSY,
+                        format!("{r} is of type {name}"),
+                    ));
                 }
                 let key = keys::type_(name);
                 Ok(Plan::Write(Request {
@@ -333,23 +335,27 @@ impl Core {
             Command::CreateResource { name, group, type_name, common, private, dependencies } => {
                 model::check_name("resource", name)?;
                 let deps = Dependencies::parse(dependencies)
-                    .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
+                    .map_err(|e| EngineError::new(e.status, format!("dependencies of {name}: {}", e.message)))?;
                 let g = v.group(group)?;
                 let (type_revision, ty) = v.types.get(type_name).ok_or_else(|| {
                     let known: Vec<&str> = v.types.keys().map(String::as_str).collect();
-                    err(
+                    EngineError::new(
                         Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND,
                         format!("no resource type {type_name}; known: {}", known.join(", ")),
                     )
                 })?;
                 if v.resources.contains_key(name) {
-                    return Err(err(Status::ERROR_OBJECT_ALREADY_EXISTS, format!("resource {name} already exists")));
+                    return Err(EngineError::new(
+                        Status::ERROR_OBJECT_ALREADY_EXISTS,
+                        format!("resource {name} already exists"),
+                    ));
                 }
                 let mut group_of: BTreeMap<String, String> =
                     v.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
                 group_of.insert(name.clone(), group.clone());
                 // Nothing depends on a new resource yet, so no cycle can pass through it.
-                deps::check(name, group, &deps, &group_of, &BTreeMap::new()).map_err(|e| err(e.status, e.message))?;
+                deps::check(name, group, &deps, &group_of, &BTreeMap::new())
+                    .map_err(|e| EngineError::new(e.status, e.message))?;
                 let mut doc = ResourceDoc {
                     id: 0,
                     name: name.clone(),
@@ -383,14 +389,17 @@ impl Core {
             Command::SetProperties { name, common, private, unset } => {
                 let r = v.resource(name)?;
                 let (_, ty) = v.types.get(&r.doc.type_name).ok_or_else(|| {
-                    err(Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND, format!("no resource type {}", r.doc.type_name))
+                    EngineError::new(
+                        Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND,
+                        format!("no resource type {}", r.doc.type_name),
+                    )
                 })?;
                 let mut doc = r.doc.clone();
                 doc.common.extend(common.clone());
                 doc.private.extend(private.clone());
                 for n in unset {
                     if doc.private.remove(n).is_none() {
-                        return Err(err(
+                        return Err(EngineError::new(
                             Status::ERROR_INVALID_PARAMETER,
                             format!("{name} has no private property {n:?}"),
                         ));
@@ -406,13 +415,14 @@ impl Core {
             }
             Command::SetDependencies { name, expression } => {
                 let deps = Dependencies::parse(expression)
-                    .map_err(|e| err(e.status, format!("dependencies of {name}: {}", e.message)))?;
+                    .map_err(|e| EngineError::new(e.status, format!("dependencies of {name}: {}", e.message)))?;
                 let r = v.resource(name)?;
                 let group_of: BTreeMap<String, String> =
                     v.resources.values().map(|r| (r.doc.name.clone(), r.doc.group.clone())).collect();
                 let existing: BTreeMap<String, Dependencies> =
                     v.resources.values().map(|r| (r.doc.name.clone(), r.doc.dependencies.clone())).collect();
-                deps::check(name, &r.doc.group, &deps, &group_of, &existing).map_err(|e| err(e.status, e.message))?;
+                deps::check(name, &r.doc.group, &deps, &group_of, &existing)
+                    .map_err(|e| EngineError::new(e.status, e.message))?;
                 let mut doc = r.doc.clone();
                 doc.dependencies = deps;
                 // Cycles form within a group: the whole group's expressions must be as checked.
@@ -425,10 +435,13 @@ impl Core {
             Command::DeleteResource { name, force } => {
                 let r = v.resource(name)?;
                 if let Some(d) = v.dependents_of(name).next() {
-                    return Err(err(Status::ERROR_DEPENDENT_RESOURCE_EXISTS, format!("{d} depends on {name}")));
+                    return Err(EngineError::new(
+                        Status::ERROR_DEPENDENT_RESOURCE_EXISTS,
+                        format!("{d} depends on {name}"),
+                    ));
                 }
                 if r.locked && !force {
-                    return Err(err(
+                    return Err(EngineError::new(
                         Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS,
                         format!("{name} is in locked mode; force to delete"),
                     ));
@@ -453,7 +466,7 @@ impl Core {
             | Command::Offline { .. }
             | Command::Fail { .. }
             | Command::Control { .. }
-            | Command::Shutdown => Err(err(Status::ERROR_INVALID_FUNCTION, "not a configuration command")),
+            | Command::Shutdown => Err(EngineError::new(Status::ERROR_INVALID_FUNCTION, "not a configuration command")),
         }
     }
 
@@ -511,7 +524,7 @@ impl Core {
                 self.release_waiting_writes(ready);
             }
             (Ok(Response::Conflict { key, .. }), job) => {
-                let e = err(
+                let e = EngineError::new(
                     Status::ERROR_INVALID_STATE,
                     format!("{key} kept changing while this request was checked; try again"),
                 );

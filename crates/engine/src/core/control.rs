@@ -30,10 +30,6 @@ pub(super) struct PendingControl {
     output_size: u32,
 }
 
-fn err(status: Status, message: impl Into<String>) -> EngineError {
-    EngineError::new(status, message)
-}
-
 fn reply(data: &[u8], size: u32) -> ControlOutput {
     let needed = u32::try_from(data.len()).unwrap_or(u32::MAX);
     if needed > size {
@@ -49,11 +45,14 @@ fn status_only(status: Status) -> ControlOutput {
 
 /// A property list's values as the text the engine stores.
 fn list_to_text(input: &[u8]) -> Result<BTreeMap<String, String>, EngineError> {
-    let list = resapi::PropertyList::decode(input).map_err(|e| err(e.status(), e.to_string()))?;
+    let list = resapi::PropertyList::decode(input).map_err(|e| EngineError::new(e.status(), e.to_string()))?;
     list.iter()
         .map(|p| {
             let text = p.value().and_then(resapi::ValueData::to_text).ok_or_else(|| {
-                err(Status::ERROR_INVALID_DATA, format!("property {}: binary values are not stored", p.name))
+                EngineError::new(
+                    Status::ERROR_INVALID_DATA,
+                    format!("property {}: binary values are not stored", p.name),
+                )
             })?;
             Ok((p.name.clone(), text))
         })
@@ -80,7 +79,7 @@ fn common_list(common: &BTreeMap<String, String>) -> Result<resapi::PropertyList
 }
 
 fn encode(list: &resapi::PropertyList) -> Result<Vec<u8>, EngineError> {
-    list.encode().map_err(|e| err(e.status(), e.to_string()))
+    list.encode().map_err(|e| EngineError::new(e.status(), e.to_string()))
 }
 
 impl Core {
@@ -98,7 +97,10 @@ impl Core {
     ) {
         let control = resapi::ControlCode(code);
         if control.is_internal() {
-            let e = err(Status::ERROR_INVALID_PARAMETER, format!("{control} is internal: only the cluster sends it"));
+            let e = EngineError::new(
+                Status::ERROR_INVALID_PARAMETER,
+                format!("{control} is internal: only the cluster sends it"),
+            );
             ready.replies.push((token, Err(e)));
             return;
         }
@@ -133,7 +135,7 @@ impl Core {
             Ok(_) => self.default_control(now, token, pending, ready),
             // Closed meanwhile (host died): the cluster answers for it.
             Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => self.default_control(now, token, pending, ready),
-            Err(e) => ready.replies.push((token, Err(err(e.status, e.message)))),
+            Err(e) => ready.replies.push((token, Err(EngineError::new(e.status, e.message)))),
         }
     }
 

@@ -55,10 +55,6 @@ impl Operations {
     }
 }
 
-fn err(status: Status, message: impl Into<String>) -> EngineError {
-    EngineError::new(status, message)
-}
-
 impl Core {
     /// Online and offline commands: checks them, records persistent state when asked, points the
     /// resources at the goal and starts an operation.
@@ -73,7 +69,7 @@ impl Core {
     ) -> Result<u64, EngineError> {
         let targets = self.targets(target, desired)?;
         if self.shutting_down && desired == Desired::Online {
-            return Err(err(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the node is shutting down"));
+            return Err(EngineError::new(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the node is shutting down"));
         }
         if desired == Desired::Offline
             && !flags.contains(OfflineFlags::IGNORE_RESOURCE_STATUS)
@@ -82,7 +78,7 @@ impl Core {
                 .filter_map(|n| self.view.resources.get(n))
                 .find(|r| r.locked && r.state == ResourceState::Online)
         {
-            return Err(err(
+            return Err(EngineError::new(
                 Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS,
                 format!("{} is in locked mode; use IGNORE_RESOURCE_STATUS to force it", r.doc.name),
             ));
@@ -161,7 +157,7 @@ impl Core {
                 OpStatus::Succeeded => self.config_command(token, Command::DeleteResource { name, force }, ready),
                 OpStatus::Failed { message, .. } => ready.replies.push((
                     token,
-                    Err(err(
+                    Err(EngineError::new(
                         Status::ERROR_RESOURCE_ONLINE,
                         format!("{name} did not go offline for deletion: {message}"),
                     )),
@@ -201,7 +197,7 @@ impl Core {
     pub(super) fn fail(&mut self, name: &str, ready: &mut Ready) -> Result<Answer, EngineError> {
         let r = self.view.resources.get_mut(name).ok_or_else(|| EngineError::no_resource(name))?;
         if r.state != ResourceState::Online || r.open != Opened::Open {
-            return Err(err(Status::ERROR_RESOURCE_NOT_ONLINE, format!("{name} is {}", r.state)));
+            return Err(EngineError::new(Status::ERROR_RESOURCE_NOT_ONLINE, format!("{name} is {}", r.state)));
         }
         r.fail_requested = true;
         ready.calls.push(super::HostCall { id: r.doc.id, resource: name.to_string(), call: super::Call::Terminate });
