@@ -483,13 +483,7 @@ impl Core {
     }
 
     /// The outcome of a write the core asked for.
-    pub(super) fn on_written(
-        &mut self,
-        _now: super::Time,
-        write: WriteId,
-        result: Result<Response, EngineError>,
-        ready: &mut Ready,
-    ) {
+    pub(super) fn on_written(&mut self, write: WriteId, result: Result<Response, EngineError>, ready: &mut Ready) {
         let Some((job, attempts)) = self.config.writes.remove(&write) else { return };
         if let Job::Persist { names, .. } = &job {
             for n in names {
@@ -603,10 +597,10 @@ impl Core {
     }
 
     /// Commands: configuration goes through [`Core::config_command`], the rest is answered here.
-    pub(super) fn command(&mut self, now: super::Time, token: Token, command: Command, ready: &mut Ready) {
+    pub(super) fn command(&mut self, token: Token, command: Command, ready: &mut Ready) {
         let reply = match command {
             Command::Online { target, update_persistent } => self
-                .operate(token, &target, Desired::Online, OfflineFlags::empty(), update_persistent, ready)
+                .operate(&target, Desired::Online, OfflineFlags::empty(), update_persistent, ready)
                 .map(Answer::Operation),
             Command::Offline { target, flags, update_persistent, terminate } => {
                 if terminate
@@ -615,7 +609,7 @@ impl Core {
                 {
                     r.terminate_next = true;
                 }
-                let result = self.operate(token, &target, Desired::Offline, flags, update_persistent, ready);
+                let result = self.operate(&target, Desired::Offline, flags, update_persistent, ready);
                 if result.is_err()
                     && terminate
                     && let Target::Resource(name) = &target
@@ -637,7 +631,7 @@ impl Core {
             }
             Command::Fail { name } => self.fail(&name, ready),
             Command::Control { name, code, input, output_size } => {
-                return self.control(now, token, &name, code, input, output_size, ready);
+                return self.control(token, &name, code, input, output_size, ready);
             }
             config => return self.config_command(token, config, ready),
         };

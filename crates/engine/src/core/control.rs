@@ -3,7 +3,7 @@
 //! handling of the common codes, as WSFC gives it.
 
 use super::view::Opened;
-use super::{Answer, Call, Command, Core, HostCall, Ready, Time, Token};
+use super::{Answer, Call, Command, Core, HostCall, Ready, Token};
 use crate::model::{self, EngineError, ResourceDoc};
 use halo_host::client::{ControlReply, HostError};
 use resapi::{ResourceState, Status};
@@ -84,10 +84,8 @@ fn encode(list: &resapi::PropertyList) -> Result<Vec<u8>, EngineError> {
 
 impl Core {
     /// ResourceControl: to the host if the resource is open there, else default handling.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn control(
         &mut self,
-        now: Time,
         token: Token,
         name: &str,
         code: u32,
@@ -114,32 +112,26 @@ impl Core {
             ready.calls.push(HostCall { id: r.doc.id, resource: name.to_string(), call });
             self.controls.insert(token, pending);
         } else {
-            self.default_control(now, token, pending, ready);
+            self.default_control(token, pending, ready);
         }
     }
 
     /// A host's answer to a control call.
-    pub(super) fn on_controlled(
-        &mut self,
-        now: Time,
-        token: Token,
-        result: Result<ControlReply, HostError>,
-        ready: &mut Ready,
-    ) {
+    pub(super) fn on_controlled(&mut self, token: Token, result: Result<ControlReply, HostError>, ready: &mut Ready) {
         let Some(pending) = self.controls.remove(&token) else { return };
         match result {
             Ok(r) if r.status != Status::ERROR_INVALID_FUNCTION => {
                 let out = ControlOutput { status: r.status.0, output: r.output, bytes_returned: r.bytes_returned };
                 ready.replies.push((token, Ok(Answer::Control(out))));
             }
-            Ok(_) => self.default_control(now, token, pending, ready),
+            Ok(_) => self.default_control(token, pending, ready),
             // Closed meanwhile (host died): the cluster answers for it.
-            Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => self.default_control(now, token, pending, ready),
+            Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => self.default_control(token, pending, ready),
             Err(e) => ready.replies.push((token, Err(EngineError::new(e.status, e.message)))),
         }
     }
 
-    fn default_control(&mut self, _now: Time, token: Token, c: PendingControl, ready: &mut Ready) {
+    fn default_control(&mut self, token: Token, c: PendingControl, ready: &mut Ready) {
         match self.default_answer(token, &c, ready) {
             Ok(Some(out)) => ready.replies.push((token, Ok(Answer::Control(out)))),
             Ok(None) => {}

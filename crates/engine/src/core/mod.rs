@@ -350,14 +350,14 @@ impl Core {
     pub fn step(&mut self, now: Time, input: Input) -> Ready {
         let mut ready = Ready::default();
         match input {
-            Input::Command { token, command } => self.command(now, token, command, &mut ready),
+            Input::Command { token, command } => self.command(token, command, &mut ready),
             Input::Host(event) => self.on_host(now, event, &mut ready),
             Input::Loaded { revision, records } => self.on_loaded(revision, records, &mut ready),
             Input::Change { revision, ops } => self.on_change(revision, ops, &mut ready),
-            Input::Written { write, result } => self.on_written(now, write, result, &mut ready),
+            Input::Written { write, result } => self.on_written(write, result, &mut ready),
             Input::Opened { id, result } => self.on_opened(now, id, result, &mut ready),
             Input::CallFailed { id, call, error } => self.on_call_failed(now, id, call, error, &mut ready),
-            Input::Controlled { token, result } => self.on_controlled(now, token, result, &mut ready),
+            Input::Controlled { token, result } => self.on_controlled(token, result, &mut ready),
             Input::Tick => {}
         }
         self.finish(now, &mut ready);
@@ -380,7 +380,7 @@ impl Core {
         self.end_answered_turns(ready);
         self.converge(now, ready);
         self.publish_groups(ready);
-        self.settle_operations(now, ready);
+        self.settle_operations(ready);
         self.end_answered_turns(ready);
         // Settling can start deletes and retries, which may change more.
         self.converge(now, ready);

@@ -4,7 +4,7 @@
 //! ERROR_OPERATION_ABORTED) — so no waiter is left on an operation that can no longer end.
 
 use super::view::Opened;
-use super::{Answer, Command, Core, Desired, OpStatus, Ready, Target, Time, Token};
+use super::{Answer, Command, Core, Desired, OpStatus, Ready, Target, Token};
 use crate::events::EventKind;
 use crate::model::EngineError;
 use resapi::{OfflineFlags, ResourceState, Status};
@@ -60,7 +60,6 @@ impl Core {
     /// resources at the goal and starts an operation.
     pub(super) fn operate(
         &mut self,
-        token: Token,
         target: &Target,
         desired: Desired,
         flags: OfflineFlags,
@@ -86,7 +85,6 @@ impl Core {
         if update_persistent {
             self.persist(&targets, desired == Desired::Online, ready);
         }
-        let _ = token;
         Ok(self.start_operation(targets, desired, flags, ready))
     }
 
@@ -174,7 +172,7 @@ impl Core {
     }
 
     /// Ends the operations whose resources all reached the goal, or one of which failed for good.
-    pub(super) fn settle_operations(&mut self, _now: Time, ready: &mut Ready) {
+    pub(super) fn settle_operations(&mut self, ready: &mut Ready) {
         for id in std::mem::take(&mut self.ops.candidates) {
             let Some(op) = self.ops.pending.get(&id) else { continue };
             let members: Vec<_> = op.resources.iter().filter_map(|n| self.view.resources.get(n)).collect();
