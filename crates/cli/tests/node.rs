@@ -87,6 +87,13 @@ impl Node {
 
 /// The endpoint from the daemon's "halo node NAME listening on http://ADDRESS" line, read with a
 /// deadline; the rest of its output is drained so that later prints never meet a closed pipe.
+/// The exit status of `child`, awaited on a thread, if it exits within `limit`.
+fn exit_within(mut child: Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()));
+    rx.recv_timeout(limit).ok().and_then(Result::ok)
+}
+
 fn listening_on(child: &mut Child) -> String {
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -828,10 +835,8 @@ async fn a_second_signal_stops_the_daemon_without_waiting_for_groups() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     until("second signal: stopping now without waiting for groups");
     let mut node = node;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut child = std::mem::replace(&mut node.child, Command::new("true").spawn().unwrap());
-    std::thread::spawn(move || tx.send(child.wait().unwrap()));
-    let status = rx.recv_timeout(Duration::from_secs(20)).expect("the daemon kept waiting for its groups");
+    let child = std::mem::replace(&mut node.child, Command::new("true").spawn().unwrap());
+    let status = exit_within(child, Duration::from_secs(20)).expect("the daemon kept waiting for its groups");
     assert!(!status.success(), "{status:?}");
     assert!(second.elapsed() < Duration::from_secs(20));
 }
@@ -873,14 +878,8 @@ fn a_daemon_whose_data_directory_is_removed_exits_with_an_error() {
         text
     });
     std::fs::remove_dir_all(&dir).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "the daemon kept running without its data directory");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status =
+        exit_within(child, Duration::from_secs(30)).expect("the daemon kept running without its data directory");
     let stderr = collected.join().unwrap();
     assert!(!status.success(), "exited with {status}; stderr: {stderr}");
     assert!(stderr.contains(&format!("data directory {} was removed", dir.display())), "stderr: {stderr}");
