@@ -32,14 +32,10 @@ async fn a_sequential_write_costs_at_most_one_durable_commit() {
 #[tokio::test]
 async fn every_acknowledged_write_survives_a_drop_without_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let mut acknowledged = Vec::new();
+    let acknowledged;
     {
         let db = ClusterDb::open(dir.path(), "127.0.0.1:7480").await.unwrap();
-        for i in 0..WRITES {
-            let key = format!("k/{i}");
-            let revision = db.put(&key, i.to_string().into_bytes()).await.unwrap();
-            acknowledged.push((key, revision, i));
-        }
+        acknowledged = write_numbered(&db).await;
         drop(db);
     }
     // The dropped node's consensus tasks release the redb file as they wind down.
@@ -52,10 +48,7 @@ async fn every_acknowledged_write_survives_a_drop_without_shutdown() {
             }
         }
     };
-    for (key, revision, i) in acknowledged {
-        let record = db.get(&key).unwrap().unwrap_or_else(|| panic!("{key} lost"));
-        assert_eq!((record.revision, record.value), (revision, i.to_string().into_bytes()));
-    }
+    assert_all_there(&db, acknowledged);
     db.shutdown().await.unwrap();
 }
 
@@ -67,13 +60,8 @@ async fn a_crash_image_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();
     let inspect = tempfile::tempdir().unwrap();
-    let mut acknowledged = Vec::new();
     let db = ClusterDb::open(dir.path(), "127.0.0.1:7480").await.unwrap();
-    for i in 0..WRITES {
-        let key = format!("k/{i}");
-        let revision = db.put(&key, i.to_string().into_bytes()).await.unwrap();
-        acknowledged.push((key, revision, i));
-    }
+    let acknowledged = write_numbered(&db).await;
     std::fs::copy(db.path(), crashed.path().join("cluster.redb")).unwrap();
     std::fs::copy(db.path(), inspect.path().join("cluster.redb")).unwrap();
     db.shutdown().await.unwrap();
@@ -96,9 +84,25 @@ async fn a_crash_image_loses_no_acknowledged_write() {
     // Re-applying entries beyond the saved committed index waits for the new leader to commit
     // them again; a write after them is applied after them.
     db.put("after-crash", b"x".to_vec()).await.unwrap();
+    assert_all_there(&db, acknowledged);
+    db.shutdown().await.unwrap();
+}
+
+/// Writes `k/0`..`k/{WRITES}` one by one; returns each key with its acknowledged revision.
+async fn write_numbered(db: &ClusterDb) -> Vec<(String, u64, u64)> {
+    let mut acknowledged = Vec::new();
+    for i in 0..WRITES {
+        let key = format!("k/{i}");
+        let revision = db.put(&key, i.to_string().into_bytes()).await.unwrap();
+        acknowledged.push((key, revision, i));
+    }
+    acknowledged
+}
+
+/// Every acknowledged write is there, at its revision.
+fn assert_all_there(db: &ClusterDb, acknowledged: Vec<(String, u64, u64)>) {
     for (key, revision, i) in acknowledged {
         let record = db.get(&key).unwrap().unwrap_or_else(|| panic!("{key} lost"));
         assert_eq!((record.revision, record.value), (revision, i.to_string().into_bytes()));
     }
-    db.shutdown().await.unwrap();
 }
