@@ -17,14 +17,21 @@
 //! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
 //! nothing and seeing nothing twice.
 
+mod boot;
 mod encoding;
 mod feed;
 mod health;
+pub mod membership;
 mod network;
+pub mod peer;
 mod store;
 pub mod transport;
 
+pub use boot::{BootOptions, JOIN_DEADLINE};
 pub use feed::Watch;
+pub use membership::{JoinRequest, NodeRecord, PromoteRequest};
+pub use peer::{AppHandler, PeerService, TcpTransport};
+use transport::{DynTransport, PeerMessage, PeerReply, Refusal, TransportError};
 
 use nix::fcntl::{Flock, FlockArg};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
@@ -215,6 +222,27 @@ pub enum ClusterError {
         /// The data directory.
         path: PathBuf,
     },
+    /// No node of that name is registered.
+    #[error("no node named {0:?} is in the cluster")]
+    UnknownNode(String),
+    /// A node name that is not allowed.
+    #[error("invalid node name {0:?}: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit")]
+    InvalidNodeName(String),
+    /// This node's data directory belongs to another node.
+    #[error(
+        "the data directory {path} belongs to node {owner:?}, not {name:?}; use --name {owner} or another directory"
+    )]
+    WrongNode {
+        /// The directory.
+        path: PathBuf,
+        /// The node it belongs to.
+        owner: String,
+        /// The name given.
+        name: String,
+    },
+    /// A peer could not be reached or answered with an error.
+    #[error("{0}")]
+    Peer(String),
     /// This node cannot write: another member leads (or no leader is known yet).
     #[error("not the leader; {}", leader_text(*.leader_id, .leader_addr.as_deref()))]
     NotLeader {
@@ -223,6 +251,15 @@ pub enum ClusterError {
         /// The leader's address, if known.
         leader_addr: Option<String>,
     },
+}
+
+/// Node names: what DNS labels and file names both accept.
+pub fn check_node_name(name: &str) -> Result<(), ClusterError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if ok { Ok(()) } else { Err(ClusterError::InvalidNodeName(name.to_string())) }
 }
 
 fn leader_text(id: Option<u64>, addr: Option<&str>) -> String {
@@ -250,7 +287,7 @@ impl ClusterError {
 }
 
 /// Transactions waiting for the writer, each with where to send its outcome.
-type Pending = (Request, oneshot::Sender<Result<Response, ClusterError>>);
+pub(crate) type Pending = (Request, oneshot::Sender<Result<Response, ClusterError>>);
 
 /// The most transactions one log entry carries.
 const MAX_BATCH: usize = 512;
@@ -350,6 +387,11 @@ fn open_database(path: &Path) -> Result<Database, ClusterError> {
 
 /// The cluster database of this node.
 pub struct ClusterDb {
+    node_id: u64,
+    /// Turns true when the database shuts down: the peer server and its connections end.
+    stop_serving: tokio::sync::watch::Sender<bool>,
+    transport: Arc<dyn DynTransport>,
+    app: Arc<std::sync::RwLock<Option<Arc<dyn AppHandler>>>>,
     raft: Raft<TypeConfig>,
     writes: mpsc::UnboundedSender<Pending>,
     db: Arc<Database>,
@@ -409,6 +451,7 @@ impl ClusterDb {
         let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
         let feed = feed::Feed::new(applied, feed::HISTORY);
         let stats = Arc::new(store::Stats::default());
+        let transport = Arc::new(transport);
         let config = Config {
             cluster_name: "halo".into(),
             heartbeat_interval: 100,
@@ -421,7 +464,7 @@ impl ClusterDb {
         let raft = Raft::<TypeConfig>::new(
             node_id,
             Arc::new(config),
-            network::Network { transport: Arc::new(transport) },
+            network::Network { transport: transport.clone() },
             store::LogStore { db: db.clone(), stats: stats.clone(), health: health.clone() },
             store::StateMachine { db: db.clone(), feed: feed.clone(), stats: stats.clone(), health: health.clone() },
         )
@@ -430,7 +473,21 @@ impl ClusterDb {
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), health.clone(), queue));
         let watchdog = tokio::spawn(watch_directory(Arc::downgrade(&health)));
-        Ok(ClusterDb { raft, writes, db, feed, stats, path, health, watchdog, _lock: lock })
+        Ok(ClusterDb {
+            node_id,
+            stop_serving: tokio::sync::watch::Sender::new(false),
+            transport,
+            app: Arc::default(),
+            raft,
+            writes,
+            db,
+            feed,
+            stats,
+            path,
+            health,
+            watchdog,
+            _lock: lock,
+        })
     }
 
     /// Forms a cluster of `members` (node id → address) unless this node already belongs to
@@ -459,15 +516,179 @@ impl ClusterDb {
         &self.path
     }
 
-    /// Commits a transaction through consensus; returns once it is durable and applied.
-    /// Transactions submitted at the same time share one log entry and one disk flush.
+    /// This member's node id.
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// What answers peers on this node: serve it with [`peer::serve`], or register it with a
+    /// [`transport::Loopback`].
+    pub fn service(&self) -> PeerService {
+        PeerService {
+            raft: self.raft.clone(),
+            writes: self.writes.clone(),
+            db: self.db.clone(),
+            app: self.app.clone(),
+            transport: self.transport.clone(),
+        }
+    }
+
+    /// Serves peers on `listener` (the TCP peer channel) until the database shuts down.
+    pub fn serve_peers(&self, listener: tokio::net::TcpListener) {
+        tokio::spawn(peer::serve(listener, self.service(), self.stop_serving.subscribe()));
+    }
+
+    /// Sets what answers [`PeerMessage::App`] on this node.
+    pub fn set_app_handler(&self, handler: Arc<dyn AppHandler>) {
+        *self.app.write().unwrap_or_else(|p| p.into_inner()) = Some(handler);
+    }
+
+    /// The leader as this node knows it: its id and peer address.
+    pub fn leader(&self) -> Option<(u64, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let id = metrics.current_leader?;
+        let addr = metrics.membership_config.membership().get_node(&id).map(|n| n.addr.clone())?;
+        Some((id, addr))
+    }
+
+    /// Whether this node leads right now (as far as it knows).
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.state.is_leader() && metrics.current_leader == Some(self.node_id)
+    }
+
+    /// The members: node id → (peer address, voter?).
+    pub fn members(&self) -> BTreeMap<u64, (String, bool)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        membership.nodes().map(|(id, n)| (*id, (n.addr.clone(), voters.contains(id)))).collect()
+    }
+
+    /// The node registry, as this node has applied it.
+    pub fn nodes(&self) -> Result<Vec<NodeRecord>, ClusterError> {
+        list_keys(&self.db, membership::NODES)?
+            .into_iter()
+            .map(|(_, r)| serde_json::from_slice(&r.value).map_err(|e| ClusterError::Read(e.to_string())))
+            .collect()
+    }
+
+    /// Sends a message of the layer above to member `to` and returns its answer.
+    pub async fn send_app(&self, to: u64, body: Vec<u8>) -> Result<Vec<u8>, ClusterError> {
+        if to == self.node_id {
+            let handler = self.app.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let Some(handler) = handler else { return Err(ClusterError::Peer("no handler on this node yet".into())) };
+            return handler.handle(body).await.map_err(|e| ClusterError::Peer(e.to_string()));
+        }
+        let addr = self
+            .members()
+            .get(&to)
+            .map(|(a, _)| a.clone())
+            .ok_or_else(|| ClusterError::Peer(format!("node {to} is not a member")))?;
+        match self.transport.send_boxed(to, &addr, PeerMessage::App(body)).await {
+            Ok(PeerReply::App(Ok(reply))) => Ok(reply),
+            Ok(PeerReply::App(Err(e))) => Err(ClusterError::Peer(e.to_string())),
+            Ok(_) => Err(ClusterError::Peer(format!("node {to} answered with a reply of another kind"))),
+            Err(e) => Err(ClusterError::Peer(e.to_string())),
+        }
+    }
+
+    /// Removes node `name` from the cluster (through the leader).
+    pub async fn evict(&self, name: &str) -> Result<(), ClusterError> {
+        let service = self.service();
+        self.through_leader(
+            || async { service.evict(name).await },
+            PeerMessage::Evict { name: name.to_string() },
+            |reply| match reply {
+                PeerReply::Evicted(r) => Some(r),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Commits a transaction through consensus; returns once it is durable and applied (here
+    /// too, when another member leads and the write was sent there). Transactions submitted at
+    /// the same time share one log entry and one disk flush.
     pub async fn write(&self, request: Request) -> Result<Response, ClusterError> {
         if let Some(fatal) = self.health.fatal() {
             return Err(fatal.error());
         }
-        let (tx, rx) = oneshot::channel();
-        self.writes.send((request, tx)).map_err(|_| ClusterError::Raft("the database is shutting down".into()))?;
-        rx.await.map_err(|_| ClusterError::Raft("the database is shutting down".into()))?
+        let service = self.service();
+        let response = self
+            .through_leader(
+                || async { service.commit(request.clone()).await },
+                PeerMessage::Write(request.clone()),
+                |reply| match reply {
+                    PeerReply::Write(r) => Some(r),
+                    _ => None,
+                },
+            )
+            .await?;
+        if let Response::Applied { revision } = response {
+            // Applied on the leader: wait until this node has applied it too, so that a read
+            // (or the change feed) here after the write sees it.
+            self.raft
+                .wait(Some(FORWARD_DEADLINE))
+                .applied_index_at_least(Some(revision), "the forwarded write is applied here")
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
+        Ok(response)
+    }
+
+    /// Runs `here` if this node leads; otherwise sends `message` to the leader, waiting (within
+    /// [`FORWARD_DEADLINE`]) through elections and leader changes. A request whose delivery
+    /// broke midway is not repeated: its outcome is unknown, and the caller is told so.
+    async fn through_leader<T, F, Fut>(
+        &self,
+        here: F,
+        message: PeerMessage,
+        unpack: impl Fn(PeerReply) -> Option<Result<T, Refusal>>,
+    ) -> Result<T, ClusterError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClusterError>>,
+    {
+        let deadline = tokio::time::Instant::now() + FORWARD_DEADLINE;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let leader = self.leader();
+            let last = match leader {
+                Some((id, _)) if id == self.node_id => match here().await {
+                    Err(e @ ClusterError::NotLeader { .. }) => e,
+                    other => return other,
+                },
+                Some((id, addr)) => match self.transport.send_boxed(id, &addr, message.clone()).await {
+                    Ok(reply) => match unpack(reply) {
+                        Some(Ok(v)) => return Ok(v),
+                        Some(Err(Refusal::NotLeader { leader_id })) => {
+                            ClusterError::NotLeader { leader_id, leader_addr: None }
+                        }
+                        Some(Err(Refusal::Failed(m))) => return Err(ClusterError::Peer(m)),
+                        None => {
+                            return Err(ClusterError::Peer(format!("node {id} answered with a reply of another kind")));
+                        }
+                    },
+                    Err(TransportError::Unreachable { .. }) => {
+                        ClusterError::NotLeader { leader_id: Some(id), leader_addr: Some(addr) }
+                    }
+                    Err(e @ TransportError::Failed { .. }) => {
+                        return Err(ClusterError::Peer(format!(
+                            "the leader did not answer, the outcome is unknown: {e}"
+                        )));
+                    }
+                },
+                None => ClusterError::NotLeader { leader_id: None, leader_addr: None },
+            };
+            // Wait for news of the leadership (or a short while: a leader that is unreachable
+            // changes nothing in the metrics).
+            let wait = deadline.saturating_duration_since(tokio::time::Instant::now()).min(Duration::from_millis(200));
+            if wait.is_zero() {
+                return Err(last);
+            }
+            let _ = tokio::time::timeout(wait, metrics.changed()).await;
+        }
     }
 
     /// Puts one key unconditionally.
@@ -480,40 +701,12 @@ impl ClusterDb {
 
     /// One key, as this node has applied it.
     pub fn get(&self, key: &str) -> Result<Option<Record>, ClusterError> {
-        let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
-        let txn = self.db.begin_read().map_err(|e| read(&e))?;
-        let table = match txn.open_table(store::KV) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(read(&e)),
-        };
-        let record = table.get(key).map_err(|e| read(&e))?.map(|v| {
-            let (revision, value) = v.value();
-            Record { revision, value: value.to_vec() }
-        });
-        Ok(record)
+        read_key(&self.db, key)
     }
 
     /// Every key starting with `prefix`, in key order.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, Record)>, ClusterError> {
-        let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
-        let txn = self.db.begin_read().map_err(|e| read(&e))?;
-        let table = match txn.open_table(store::KV) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(read(&e)),
-        };
-        let mut out = Vec::new();
-        for item in table.range(prefix..).map_err(|e| read(&e))? {
-            let (k, v) = item.map_err(|e| read(&e))?;
-            let key = k.value();
-            if !key.starts_with(prefix) {
-                break;
-            }
-            let (revision, value) = v.value();
-            out.push((key.to_string(), Record { revision, value: value.to_vec() }));
-        }
-        Ok(out)
+        list_keys(&self.db, prefix)
     }
 
     /// Every key and the revision they are at, read in one redb read transaction (data and
@@ -558,10 +751,52 @@ impl ClusterDb {
     /// Stops consensus; the lock is released when the value is dropped.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
         self.watchdog.abort();
+        self.stop_serving.send_replace(true);
         let result = self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()));
         self.feed.close();
         result
     }
+}
+
+/// How long a write (or membership request) on a follower keeps trying to reach a leader.
+pub const FORWARD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// One key of the state machine.
+pub(crate) fn read_key(db: &Database, key: &str) -> Result<Option<Record>, ClusterError> {
+    let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
+    let txn = db.begin_read().map_err(|e| read(&e))?;
+    let table = match txn.open_table(store::KV) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(read(&e)),
+    };
+    let record = table.get(key).map_err(|e| read(&e))?.map(|v| {
+        let (revision, value) = v.value();
+        Record { revision, value: value.to_vec() }
+    });
+    Ok(record)
+}
+
+/// Every key of the state machine starting with `prefix`, in key order.
+pub(crate) fn list_keys(db: &Database, prefix: &str) -> Result<Vec<(String, Record)>, ClusterError> {
+    let read = |e: &dyn std::fmt::Display| ClusterError::Read(e.to_string());
+    let txn = db.begin_read().map_err(|e| read(&e))?;
+    let table = match txn.open_table(store::KV) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(read(&e)),
+    };
+    let mut out = Vec::new();
+    for item in table.range(prefix..).map_err(|e| read(&e))? {
+        let (k, v) = item.map_err(|e| read(&e))?;
+        let key = k.value();
+        if !key.starts_with(prefix) {
+            break;
+        }
+        let (revision, value) = v.value();
+        out.push((key.to_string(), Record { revision, value: value.to_vec() }));
+    }
+    Ok(out)
 }
 
 /// Checks the data directory every second until a fatal failure is recorded or the database is
@@ -582,6 +817,7 @@ impl Drop for ClusterDb {
         // Watchers outlive the database handle; tell them nothing more is coming.
         self.feed.close();
         self.watchdog.abort();
+        self.stop_serving.send_replace(true);
     }
 }
 

@@ -23,6 +23,7 @@ pub(crate) struct Network<T> {
 /// The client for one peer.
 pub(crate) struct Peer<T> {
     target: NodeId,
+    addr: String,
     transport: Arc<T>,
 }
 
@@ -40,7 +41,7 @@ impl<T: Transport> Peer<T> {
         &self,
         message: PeerMessage,
     ) -> Result<PeerReply, RPCError<NodeId, BasicNode, E>> {
-        self.transport.send(self.target, message).await.map_err(|e| match e {
+        self.transport.send(self.target, &self.addr, message).await.map_err(|e| match e {
             TransportError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
             TransportError::Failed { .. } => RPCError::Network(NetworkError::new(&e)),
         })
@@ -58,8 +59,8 @@ impl<T: Transport> Peer<T> {
 impl<T: Transport> RaftNetworkFactory<TypeConfig> for Network<T> {
     type Network = Peer<T>;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Peer<T> {
-        Peer { target, transport: self.transport.clone() }
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer<T> {
+        Peer { target, addr: node.addr.clone(), transport: self.transport.clone() }
     }
 }
 

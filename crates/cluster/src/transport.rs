@@ -1,9 +1,11 @@
-//! What members say to each other, and the seam that carries it. Consensus talks through the
-//! [`Transport`] trait only, so the real peer channel, an in-process [`Loopback`] for tests and
-//! the single node's [`Unconnected`] are interchangeable.
+//! What members say to each other, and the seam that carries it. Members talk through the
+//! [`Transport`] trait only, so the TCP peer channel ([`crate::peer::TcpTransport`]), an
+//! in-process [`Loopback`] for tests and the [`Unconnected`] of a node without peers are
+//! interchangeable. A transport only carries messages; what a message means is
+//! [`crate::peer::PeerService`]'s business, on the receiving side.
 
-use crate::TypeConfig;
-use openraft::Raft;
+use crate::peer::PeerService;
+use crate::{Request, Response, TypeConfig};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -14,8 +16,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-/// What nodes say to each other. Raft RPCs now; the cluster work adds heartbeats, state reports,
-/// lease and move requests as variants.
+/// What nodes say to each other: consensus RPCs, writes forwarded to the leader, membership
+/// requests, and the messages of the layers above (heartbeats, leases, moves) as opaque bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum PeerMessage {
     /// Replicate log entries (or a heartbeat, with none).
@@ -24,6 +26,35 @@ pub enum PeerMessage {
     Vote(VoteRequest<u64>),
     /// One chunk of a snapshot.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A transaction written on a follower, for the leader to commit.
+    Write(Request),
+    /// A node asks to join (or, known by name, to rejoin): the leader gives it its node id.
+    Join(crate::membership::JoinRequest),
+    /// A node that opened its database with the id [`PeerMessage::Join`] gave asks to become a
+    /// member: learner first, voter when it has caught up and there are fewer than
+    /// [`crate::membership::MAX_VOTERS`].
+    Promote(crate::membership::PromoteRequest),
+    /// Remove the named node from the cluster.
+    Evict {
+        /// The node's name.
+        name: String,
+    },
+    /// A message of a layer above the database (see [`crate::peer::AppHandler`]).
+    App(Vec<u8>),
+}
+
+/// Why a request to a peer was refused, as it travels back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refusal {
+    /// The receiver is not the leader (and knows this one, if any).
+    #[error("not the leader")]
+    NotLeader {
+        /// The leader, if known.
+        leader_id: Option<u64>,
+    },
+    /// Anything else, said in words.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The answer to a [`PeerMessage`]: the receiver's response, or the error its Raft returned.
@@ -35,6 +66,16 @@ pub enum PeerReply {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     /// To [`PeerMessage::InstallSnapshot`].
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    /// To [`PeerMessage::Write`].
+    Write(Result<Response, Refusal>),
+    /// To [`PeerMessage::Join`]: the node id.
+    Joined(Result<u64, Refusal>),
+    /// To [`PeerMessage::Promote`]: whether the node is a voter.
+    Promoted(Result<bool, Refusal>),
+    /// To [`PeerMessage::Evict`].
+    Evicted(Result<(), Refusal>),
+    /// To [`PeerMessage::App`].
+    App(Result<Vec<u8>, Refusal>),
 }
 
 impl Clone for PeerReply {
@@ -53,6 +94,11 @@ impl Clone for PeerReply {
                 Ok(r) => Ok(InstallSnapshotResponse { vote: r.vote }),
                 Err(e) => Err(e.clone()),
             }),
+            PeerReply::Write(r) => PeerReply::Write(r.clone()),
+            PeerReply::Joined(r) => PeerReply::Joined(r.clone()),
+            PeerReply::Promoted(r) => PeerReply::Promoted(r.clone()),
+            PeerReply::Evicted(r) => PeerReply::Evicted(r.clone()),
+            PeerReply::App(r) => PeerReply::App(r.clone()),
         }
     }
 }
@@ -80,21 +126,48 @@ pub enum TransportError {
 
 /// Carries [`PeerMessage`]s to other members and brings back their replies.
 pub trait Transport: Send + Sync + 'static {
-    /// Sends `message` to node `to` and waits for its reply.
-    fn send(&self, to: u64, message: PeerMessage) -> impl Future<Output = Result<PeerReply, TransportError>> + Send;
+    /// Sends `message` to node `to`, whose peer address is `addr`, and waits for its reply.
+    fn send(
+        &self,
+        to: u64,
+        addr: &str,
+        message: PeerMessage,
+    ) -> impl Future<Output = Result<PeerReply, TransportError>> + Send;
 }
 
-/// In-process transport: each member registers its Raft under its node id; `send` calls it
-/// directly. For tests of several members in one process.
+/// A [`Transport`] behind a pointer (its futures boxed), so that a database can keep whichever
+/// transport it was opened with without being generic over it.
+pub(crate) trait DynTransport: Send + Sync + 'static {
+    fn send_boxed<'a>(
+        &'a self,
+        to: u64,
+        addr: &'a str,
+        message: PeerMessage,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<PeerReply, TransportError>> + Send + 'a>>;
+}
+
+impl<T: Transport> DynTransport for T {
+    fn send_boxed<'a>(
+        &'a self,
+        to: u64,
+        addr: &'a str,
+        message: PeerMessage,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<PeerReply, TransportError>> + Send + 'a>> {
+        Box::pin(self.send(to, addr, message))
+    }
+}
+
+/// In-process transport: each member registers its [`PeerService`] under its node id; `send`
+/// calls it directly. For tests of several members in one process.
 #[derive(Clone, Default)]
 pub struct Loopback {
-    members: Arc<Mutex<HashMap<u64, Raft<TypeConfig>>>>,
+    members: Arc<Mutex<HashMap<u64, PeerService>>>,
 }
 
 impl Loopback {
-    /// Makes `node_id` reachable, answering through `raft`.
-    pub fn register(&self, node_id: u64, raft: Raft<TypeConfig>) {
-        self.lock().insert(node_id, raft);
+    /// Makes `node_id` reachable, answering through `service` (see [`crate::ClusterDb::service`]).
+    pub fn register(&self, node_id: u64, service: PeerService) {
+        self.lock().insert(node_id, service);
     }
 
     /// Makes `node_id` unreachable (as if it went down or was cut off).
@@ -102,23 +175,19 @@ impl Loopback {
         self.lock().remove(&node_id);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Raft<TypeConfig>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PeerService>> {
         // The map is always whole between inserts and removes; a panic elsewhere cannot tear it.
         self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Transport for Loopback {
-    async fn send(&self, to: u64, message: PeerMessage) -> Result<PeerReply, TransportError> {
-        let raft = self.lock().get(&to).cloned();
-        let Some(raft) = raft else {
+    async fn send(&self, to: u64, _addr: &str, message: PeerMessage) -> Result<PeerReply, TransportError> {
+        let service = self.lock().get(&to).cloned();
+        let Some(service) = service else {
             return Err(TransportError::Unreachable { node: to, reason: "not registered with the loopback".into() });
         };
-        Ok(match message {
-            PeerMessage::AppendEntries(rpc) => PeerReply::AppendEntries(raft.append_entries(rpc).await),
-            PeerMessage::Vote(rpc) => PeerReply::Vote(raft.vote(rpc).await),
-            PeerMessage::InstallSnapshot(rpc) => PeerReply::InstallSnapshot(raft.install_snapshot(rpc).await),
-        })
+        Ok(service.handle(message).await)
     }
 }
 
@@ -127,7 +196,7 @@ impl Transport for Loopback {
 pub struct Unconnected;
 
 impl Transport for Unconnected {
-    async fn send(&self, to: u64, _message: PeerMessage) -> Result<PeerReply, TransportError> {
+    async fn send(&self, to: u64, _addr: &str, _message: PeerMessage) -> Result<PeerReply, TransportError> {
         Err(TransportError::Unreachable { node: to, reason: "no node-to-node transport on this node".into() })
     }
 }
