@@ -105,7 +105,8 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_GROUP_NOT_AVAILABLE                                              5012L
 #define ERROR_GROUP_NOT_FOUND                                                  5013L
 #define ERROR_GROUP_NOT_ONLINE                                                 5014L
-#define ERROR_CIRCULAR_DEPENDENCY                                              5016L
+#define ERROR_CIRCULAR_DEPENDENCY                                              1059L
+#define ERROR_HOST_NODE_NOT_GROUP_OWNER                                        5016L
 #define ERROR_RESMON_CREATE_FAILED                                             5017L
 #define ERROR_RESMON_ONLINE_FAILED                                             5018L
 #define ERROR_RESOURCE_ONLINE                                                  5019L
@@ -118,6 +119,7 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_NODE_NOT_AVAILABLE                                               5036L
 #define ERROR_ALL_NODES_NOT_AVAILABLE                                          5037L
 #define ERROR_RESOURCE_FAILED                                                  5038L
+#define ERROR_CLUSTER_NODE_NOT_FOUND                                           5042L
 #define ERROR_CLUSTER_NODE_DOWN                                                5050L
 #define ERROR_DEPENDENCY_NOT_ALLOWED                                           5069L
 #define ERROR_CLUSTER_NODE_PAUSED                                              5070L

@@ -1,7 +1,7 @@
 //! `halo node run`: the node daemon — cluster database, engine, hosts and the HTTP API.
 
 use anyhow::{Context, Result};
-use halo_cluster::ClusterDb;
+use halo_cluster::{BootOptions, ClusterDb};
 use halo_engine::{Engine, OpStatus};
 use halo_host::client::{HostCommand, HostManager};
 use std::future::IntoFuture;
@@ -10,10 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a host may run without hearing from this daemon before it stops every resource.
-pub const LEASE: Duration = Duration::from_secs(5);
-/// How often the lease is renewed.
-pub const LEASE_RENEWAL: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for groups to go offline.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -30,6 +26,14 @@ pub struct NodeRun {
     /// the line printed at start-up names the address actually bound.
     #[arg(long, default_value = "127.0.0.1:7480")]
     pub listen: SocketAddr,
+    /// Address other nodes reach this one at (the peer channel: consensus, heartbeats, leases).
+    /// Port 0 takes a free port (fine for a single node; give a fixed one in a cluster).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub peer_listen: SocketAddr,
+    /// The peer address of any member of a running cluster, to join it. Not needed to restart
+    /// a member: its data directory knows its cluster.
+    #[arg(long)]
+    pub join: Option<String>,
     /// A configuration to apply once the node is up (as `halo apply -f`).
     #[arg(long)]
     pub apply: Option<PathBuf>,
@@ -66,19 +70,27 @@ impl NodeRun {
             .with_context(|| format!("cannot listen on {}", self.listen))?;
         let address =
             listener.local_addr().with_context(|| format!("reading the address bound for {}", self.listen))?;
-        let db = ClusterDb::open(&self.data_dir, &address.to_string()).await?;
-        tracing::info!(path = %db.path().display(), "cluster database open");
+        let peers = tokio::net::TcpListener::bind(self.peer_listen)
+            .await
+            .with_context(|| format!("cannot listen for peers on {}", self.peer_listen))?;
+        let peer_address =
+            peers.local_addr().with_context(|| format!("reading the address bound for {}", self.peer_listen))?;
+        let boot = BootOptions { name: name.clone(), api_addr: address.to_string(), join: self.join.clone() };
+        let db = Arc::new(ClusterDb::boot(&self.data_dir, peers, boot).await?);
+        tracing::info!(path = %db.path().display(), id = db.node_id(), "cluster database open");
         // A lost data directory or a full disk ends the database for good: the daemon exits
         // non-zero so its supervisor restarts it, rather than run on answering errors.
         let fatal = db.fatal();
+        // The coordinator acts while this node leads; the agent holds this node's ownership
+        // lease, under which the engine runs groups (and which the hosts enforce at its end).
+        halo_coordinator::driver::start(db.clone())?;
+        let lease = halo_coordinator::agent::start(&db, &name);
         let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
-        // The engine renews the hosts' lease from its own loop, so the lease holds only while the
-        // engine really runs.
-        let options = halo_engine::driver::Options { lease: LEASE, lease_renewal: LEASE_RENEWAL };
-        let engine =
-            Engine::start_with(&name, Arc::new(db), hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        tracing::info!(node = %name, listen = %address, "halo node running");
+        let options = halo_engine::driver::Options::leased(lease);
+        let engine = Engine::start_with(&name, db, hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(node = %name, listen = %address, peers = %peer_address, "halo node running");
         println!("halo node {name} listening on http://{address}");
+        println!("halo node {name} peers on {peer_address}");
         if let Some(file) = self.apply.clone() {
             let endpoint = format!("http://{address}");
             tokio::spawn(async move {

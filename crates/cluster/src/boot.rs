@@ -78,6 +78,15 @@ impl ClusterDb {
             api_addr: options.api_addr.clone(),
         };
         let identity = read_identity(data_dir)?;
+        let transport = TcpTransport::new();
+        let (id, fresh_join) = match (&identity, &options.join) {
+            (Some(identity), _) => (identity.id, false),
+            (None, None) => (FIRST_NODE_ID, false),
+            (None, Some(addr)) => (ask_to_join(&transport, addr, &me).await?, true),
+        };
+        // Opened (and locked) before anything else is said of the directory: a second process
+        // on it hears that it is in use.
+        let db = ClusterDb::open_with(data_dir, id, transport).await?;
         if let Some(identity) = &identity
             && identity.name != options.name
         {
@@ -87,13 +96,6 @@ impl ClusterDb {
                 name: options.name.clone(),
             });
         }
-        let transport = TcpTransport::new();
-        let (id, fresh_join) = match (&identity, &options.join) {
-            (Some(identity), _) => (identity.id, false),
-            (None, None) => (FIRST_NODE_ID, false),
-            (None, Some(addr)) => (ask_to_join(&transport, addr, &me).await?, true),
-        };
-        let db = ClusterDb::open_with(data_dir, id, transport).await?;
         if identity.is_none() {
             write_identity(data_dir, &Identity { id, name: options.name.clone() })?;
         }

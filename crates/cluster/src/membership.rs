@@ -1,4 +1,4 @@
-//! Who belongs to the cluster: the node registry (`nodes/<name>` → [`NodeRecord`]) and the Raft
+//! Who belongs to the cluster: the node registry (`node/<name>` → [`NodeRecord`]) and the Raft
 //! membership, changed together and only by the leader.
 //!
 //! Joining takes two requests. [`PeerMessage::Join`](crate::transport::PeerMessage::Join) gives
@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MAX_VOTERS: usize = 7;
 
 /// The key prefix of the node registry.
-pub const NODES: &str = "nodes/";
+pub const NODES: &str = "node/";
 
 /// The key holding the next node id to give out.
 pub const NODE_ID_COUNTER: &str = "counter/node-id";

@@ -8,7 +8,7 @@
 //! the engine is really running.
 
 use crate::core::{Answer, Call, CallKind, Command, Core, Input, OpStatus, Ready, Target, Token};
-use crate::events::{EventKind, Events};
+use crate::events::Events;
 use crate::model::{self, EngineError, TypeDoc, keys};
 use crate::seams::{Clock, Hosts, TokioClock};
 use crate::{ControlOutput, GroupView, ResourceView};
@@ -20,25 +20,47 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// How long the hosts may go without a renewal before they stop every resource.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
-/// How often the driver renews it.
-pub const DEFAULT_LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// The longest lease a host is given at once: even under a lease that does not end (an engine
+/// embedded without a cluster), a host whose engine stops renewing stops its resources.
+pub const MAX_HOST_LEASE: Duration = Duration::from_secs(5);
+/// How often the driver re-tells the hosts when the lease ends, even without news of it.
+pub const HOST_LEASE_RENEWAL: Duration = Duration::from_secs(1);
+/// How long before the ownership lease ends the engine takes its groups down, so that they are
+/// down before the hosts' deadline (the lease's end) and well before any other node may start
+/// them.
+pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(150);
 /// Finished operations kept readable; pending ones are never dropped.
 const FINISHED_OPERATIONS_KEPT: usize = 10_000;
 
+/// The ownership lease as the engine receives it: the instant it ends, `None` while none is
+/// held. The cluster's coordinator grants it (see the `halo-coordinator` crate).
+pub type LeaseWatch = watch::Receiver<Option<tokio::time::Instant>>;
+
 /// How the engine runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
-    /// The hosts' lease.
-    pub lease: Duration,
-    /// How often it is renewed.
-    pub lease_renewal: Duration,
+    /// The ownership lease: groups this node owns run only while it holds one, and the hosts
+    /// stop every resource when it ends.
+    pub lease: LeaseWatch,
+    /// How long before the lease ends the engine stops its groups.
+    pub stop_margin: Duration,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options { lease: DEFAULT_LEASE, lease_renewal: DEFAULT_LEASE_RENEWAL }
+impl Options {
+    /// An engine on its own, outside a cluster (embedding, tests, benchmarks): it holds a
+    /// lease that does not end, so whatever its groups' records give it runs. The hosts still
+    /// get [`MAX_HOST_LEASE`] at a time, renewed from the loop.
+    pub fn standalone() -> Options {
+        let forever = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400);
+        let (tx, lease) = watch::channel(Some(forever));
+        // The sender may go: the receiver keeps the last value.
+        drop(tx);
+        Options { lease, stop_margin: DEFAULT_STOP_MARGIN }
+    }
+
+    /// An engine in a cluster, holding the leases `lease` reports.
+    pub fn leased(lease: LeaseWatch) -> Options {
+        Options { lease, stop_margin: DEFAULT_STOP_MARGIN }
     }
 }
 
@@ -111,7 +133,7 @@ impl Engine {
         hosts: H,
         facts: mpsc::UnboundedReceiver<HostEvent>,
     ) -> Result<Arc<Engine>, EngineError> {
-        Self::start_with(node, db, hosts, facts, Options::default()).await
+        Self::start_with(node, db, hosts, facts, Options::standalone()).await
     }
 
     /// [`Engine::start`] with options.
@@ -131,12 +153,14 @@ impl Engine {
         let base = numbering_base();
         let events = Arc::new(Events::numbered_after(base));
         let mut core = Core::new(node).numbering_operations_from(base + 1);
-        let first = core.step(clock.now(), Input::Loaded { revision: snapshot.revision, records: snapshot.records });
+        let mut first =
+            core.step(clock.now(), Input::Loaded { revision: snapshot.revision, records: snapshot.records });
+        let lease = *options.lease.borrow();
+        first.merge(core.step(clock.now(), Input::Lease { until: core_time(&clock, lease, options.stop_margin) }));
         let core = Arc::new(Mutex::new(core));
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let operations = Arc::new(Mutex::new(OperationTable::default()));
         let (internal, internal_rx) = mpsc::unbounded_channel();
-        events.emit(EventKind::NodeState { node: node.to_string(), state: "Up".into() });
         let mut driver = Driver {
             core: core.clone(),
             hosts,
@@ -356,6 +380,45 @@ impl Engine {
         self.done(Command::Fail { name: name.into() }).await
     }
 
+    /// MoveClusterGroupEx: starts moving `group` to `to` (`None`: the node placement picks).
+    /// Returns once the move is recorded (WSFC's ERROR_IO_PENDING: accepted); the source then
+    /// takes the group offline toward the destination, which brings it online. A rejection
+    /// changed nothing.
+    pub async fn move_group(
+        &self,
+        group: &str,
+        to: Option<&str>,
+        flags: resapi::GroupMoveFlags,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        self.done(Command::Move { group: group.into(), to: to.map(str::to_string), flags, reason: reason.into() }).await
+    }
+
+    /// CancelClusterGroupOperation: stops a move that has not handed the group over yet.
+    pub async fn cancel_move(&self, group: &str) -> Result<(), EngineError> {
+        self.done(Command::CancelMove { group: group.into() }).await
+    }
+
+    /// The node that owns `group`.
+    pub fn owner_of(&self, group: &str) -> Result<String, EngineError> {
+        lock(&self.core).owner_of(group).ok_or_else(|| EngineError::no_group(group))
+    }
+
+    /// The group of resource `name`.
+    pub fn group_of(&self, name: &str) -> Result<String, EngineError> {
+        lock(&self.core).group_of(name).ok_or_else(|| EngineError::no_resource(name))
+    }
+
+    /// Every registered node with its recorded state's name.
+    pub fn nodes(&self) -> Vec<(halo_cluster::NodeRecord, String)> {
+        lock(&self.core).nodes()
+    }
+
+    /// The cluster database this engine runs on.
+    pub fn database(&self) -> &Arc<ClusterDb> {
+        &self.db
+    }
+
     /// ResourceControl: the resource type first; `ERROR_INVALID_FUNCTION` from it (or a resource
     /// not open in a host) gets the default handling of the common codes.
     pub async fn control(
@@ -417,6 +480,26 @@ impl Engine {
     }
 }
 
+/// When the engine must stop its groups for a lease ending at `until` (never later than an
+/// hour from now: a lease that does not end is looked at hourly).
+fn stop_at(until: Option<tokio::time::Instant>, margin: Duration) -> Option<tokio::time::Instant> {
+    let cap = tokio::time::Instant::now() + Duration::from_secs(3600);
+    // A millisecond late, so that the core's clock has certainly passed the end it was given.
+    until.map(|u| (u.checked_sub(margin).unwrap_or(u) + Duration::from_millis(1)).min(cap))
+}
+
+/// The core's time for the lease's end, `margin` early (`None`: no lease).
+fn core_time<C: Clock>(clock: &C, until: Option<tokio::time::Instant>, margin: Duration) -> Option<Duration> {
+    let until = until?;
+    let now = tokio::time::Instant::now();
+    let core_now = clock.now();
+    Some(if until >= now {
+        (core_now + (until - now)).saturating_sub(margin)
+    } else {
+        core_now.saturating_sub(now - until).saturating_sub(margin)
+    })
+}
+
 /// Microseconds since the Unix epoch: a number no earlier start of this node handed out.
 fn numbering_base() -> u64 {
     std::time::SystemTime::now()
@@ -466,10 +549,14 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
         mut internal: mpsc::UnboundedReceiver<Input>,
     ) {
         let mut next_token: Token = 0;
-        let mut lease = tokio::time::interval(self.options.lease_renewal);
-        lease.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renewal = tokio::time::interval(HOST_LEASE_RENEWAL);
+        renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lease = self.options.lease.clone();
+        let mut lease_open = true;
+        let mut lease_stop = stop_at(*lease.borrow(), self.options.stop_margin);
         loop {
-            let wake = self.wake.map(|w| self.clock.deadline(w));
+            // A far wake-up (a lease that does not end) is looked at hourly instead.
+            let wake = self.wake.map(|w| self.clock.deadline(w.min(self.clock.now() + Duration::from_secs(3600))));
             let input = tokio::select! {
                 Some(input) = internal.recv() => input,
                 Some(event) = facts.recv() => Input::Host(event),
@@ -496,13 +583,41 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
                     None => break,
                 },
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => Input::Tick,
-                _ = lease.tick() => {
-                    self.hosts.renew_lease(self.options.lease);
+                // The lease runs out (less the stop margin) with no renewal: the core stops the
+                // groups here.
+                _ = tokio::time::sleep_until(lease_stop.unwrap_or_else(tokio::time::Instant::now)), if lease_stop.is_some() => {
+                    lease_stop = None;
+                    Input::Tick
+                }
+                changed = lease.changed(), if lease_open => {
+                    if changed.is_err() {
+                        // The lease's source is gone: its last word stands until it ends.
+                        lease_open = false;
+                        continue;
+                    }
+                    let until = *lease.borrow_and_update();
+                    lease_stop = stop_at(until, self.options.stop_margin);
+                    self.renew_hosts(until);
+                    Input::Lease { until: core_time(&self.clock, until, self.options.stop_margin) }
+                }
+                _ = renewal.tick() => {
+                    let until = *lease.borrow();
+                    self.renew_hosts(until);
                     continue;
                 }
             };
             let ready = lock(&self.core).step(self.clock.now(), input);
             self.execute(ready);
+        }
+    }
+
+    /// Tells the hosts when the lease ends (at most [`MAX_HOST_LEASE`] ahead). Without a lease
+    /// nothing is said, and the hosts' last deadline stands.
+    fn renew_hosts(&self, until: Option<tokio::time::Instant>) {
+        let Some(until) = until else { return };
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if !left.is_zero() {
+            self.hosts.renew_lease(left.min(MAX_HOST_LEASE));
         }
     }
 

@@ -68,6 +68,23 @@ pub enum EventKind {
         group: String,
         /// The node that owns it now.
         node: String,
+        /// The group's new epoch.
+        epoch: u64,
+    },
+    /// A phase of a group's move: `offline` (the source takes it down toward `to`), `online`
+    /// (the destination owns it and brings it up), `returning` (back to the source after an
+    /// error), `cancelled`.
+    Move {
+        /// The group.
+        group: String,
+        /// The source.
+        from: String,
+        /// The destination.
+        to: String,
+        /// The phase.
+        phase: String,
+        /// Why it moves: `move`, `failover`, `drain`, `return`, `node-lost`.
+        reason: String,
     },
     /// A resource wrote to the cluster log.
     Log {

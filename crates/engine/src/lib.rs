@@ -17,6 +17,7 @@ pub mod deps;
 pub mod driver;
 pub mod events;
 pub mod model;
+pub mod placement;
 pub mod seams;
 
 pub use core::{ControlOutput, Desired, GroupView, OpStatus, ResourceView};

@@ -34,6 +34,7 @@ pub const RESOURCE_COMMON: PropertyTable = PropertyTable {
         PropertyItem::boolean("PersistentState", false, "bring online when the node starts"),
         PropertyItem::boolean("SeparateMonitor", false, "run in a host of its own (next offline→online)"),
         PropertyItem::dword("EmbeddedFailureAction", 2, 0, 2, "0 None, 1 LogOnly, 2 Recover"),
+        PropertyItem::multi_string("PossibleOwners", "the nodes it may run on (none listed: every node)"),
         PropertyItem::string("Description", Some(""), "free text"),
     ],
 };
@@ -55,6 +56,7 @@ pub const GROUP_COMMON: PropertyTable = PropertyTable {
         PropertyItem::boolean("PersistentState", false, "bring online when the cluster forms"),
         PropertyItem::dword("Priority", 2000, 0, 3000, "0 disabled, 1000 low, 2000 medium, 3000 high"),
         PropertyItem::multi_string("AntiAffinityClassNames", "groups sharing a name avoid one node"),
+        PropertyItem::multi_string("PreferredOwners", "nodes in the order the group prefers them"),
         PropertyItem::string("Description", Some(""), "free text"),
     ],
 };
@@ -253,8 +255,123 @@ impl ResourceDoc {
     }
 }
 
+/// Who runs a group: the ownership record, `owner/<group>`. Its revision is the group's
+/// **epoch**: every change of owner (and every move started or ended) writes it, so epochs only
+/// grow, and a resource can refuse a caller with an older one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerDoc {
+    /// The node that may run the group (while it holds its lease).
+    pub node: String,
+    /// A move the owner is carrying out: it takes the group offline toward `to`, then writes
+    /// the record over to `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving: Option<MoveDoc>,
+    /// OnlineV2 flags (`CLUS_RESDLL_ONLINE_*`) for bringing the group online after it arrived.
+    #[serde(default)]
+    pub online_flags: u32,
+    /// Set when the group arrived by a move with RETURN_TO_SOURCE_NODE_ON_ERROR: where it goes
+    /// back if it cannot come online here. Cleared once it is online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
+}
+
+impl OwnerDoc {
+    /// A group settled on `node`.
+    pub fn on(node: &str) -> OwnerDoc {
+        OwnerDoc { node: node.to_string(), moving: None, online_flags: 0, return_to: None }
+    }
+}
+
+/// A move in progress (MoveClusterGroupEx, a failover, a drain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveDoc {
+    /// The destination.
+    pub to: String,
+    /// OfflineV2 flags (`CLUS_RESDLL_OFFLINE_*`) the source passes, besides
+    /// DO_NOT_UPDATE_PERSISTENT_STATE which every move passes.
+    pub offline_flags: u32,
+    /// OnlineV2 flags the destination passes.
+    pub online_flags: u32,
+    /// RETURN_TO_SOURCE_NODE_ON_ERROR: come back if the group cannot come online there.
+    #[serde(default)]
+    pub return_on_error: bool,
+    /// Why: `move`, `failover`, `drain`, `return`.
+    pub reason: String,
+}
+
+/// A node's state as the coordinator last recorded it (`node-state/<name>`), and whether an
+/// operator paused it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStateDoc {
+    /// Heard from within the heartbeat threshold.
+    pub up: bool,
+    /// Paused: takes no groups.
+    #[serde(default)]
+    pub paused: bool,
+    /// Paused with a drain: the node moves every group it owns to the nodes placement picks.
+    #[serde(default)]
+    pub drain: bool,
+}
+
+/// The cluster's own properties (`cluster/properties`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ClusterProperties {
+    /// How often every node sends the coordinator a heartbeat, ms.
+    pub heartbeat_interval: u32,
+    /// Missed heartbeats after which a node is Down; the ownership lease lasts
+    /// `heartbeat_interval × heartbeat_threshold`.
+    pub heartbeat_threshold: u32,
+}
+
+impl Default for ClusterProperties {
+    fn default() -> Self {
+        ClusterProperties { heartbeat_interval: 200, heartbeat_threshold: 4 }
+    }
+}
+
+impl ClusterProperties {
+    /// The ownership lease.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(self.heartbeat_interval) * u64::from(self.heartbeat_threshold))
+    }
+
+    /// Checks the ranges: interval 50–10,000 ms, threshold 2–120.
+    pub fn check(&self) -> Result<(), EngineError> {
+        if !(50..=10_000).contains(&self.heartbeat_interval) || !(2..=120).contains(&self.heartbeat_threshold) {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS,
+                format!(
+                    "HeartbeatInterval must be 50..10000 ms and HeartbeatThreshold 2..120 (got {} and {})",
+                    self.heartbeat_interval, self.heartbeat_threshold
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The names in a multi-string property (stored one per line).
+pub fn names_in(value: Option<&String>) -> Vec<String> {
+    value.map(|v| v.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+}
+
 /// Keys in the cluster database.
 pub mod keys {
+    /// The ownership record of a group.
+    pub fn owner(group: &str) -> String {
+        format!("owner/{group}")
+    }
+    /// A node's recorded state.
+    pub fn node_state(node: &str) -> String {
+        format!("node-state/{node}")
+    }
+    /// A node's registry record (kept by the cluster database).
+    pub fn node(node: &str) -> String {
+        halo_cluster::membership::node_key(node)
+    }
+    /// The cluster's properties.
+    pub const CLUSTER_PROPERTIES: &str = "cluster/properties";
     /// A resource type.
     pub fn type_(name: &str) -> String {
         format!("type/{name}")

@@ -9,7 +9,7 @@ use halo_cluster::{Op, Record, Response};
 use halo_engine::core::{Answer, Command, Core, Input, OpStatus, Ready, Target};
 use halo_engine::deps::Dependencies;
 use halo_engine::events::EventKind;
-use halo_engine::model::{GroupDoc, ResourceDoc, builtin_types, keys};
+use halo_engine::model::{GroupDoc, OwnerDoc, ResourceDoc, builtin_types, keys};
 use halo_host::client::HostEvent;
 use halo_host::protocol::{Cause, FromHost};
 use resapi::{OfflineFlags, ResourceState, Status};
@@ -52,6 +52,7 @@ impl Harness {
             h.put(&keys::type_(&ty.name), serde_json::to_vec(&ty).unwrap());
         }
         h.put(&keys::group("g"), serde_json::to_vec(&GroupDoc { name: "g".into(), common: BTreeMap::new() }).unwrap());
+        h.put(&keys::owner("g"), serde_json::to_vec(&OwnerDoc::on("n1")).unwrap());
         for (i, (name, common, deps)) in resources.iter().enumerate() {
             let doc = ResourceDoc {
                 id: i as u64 + 1,
@@ -77,6 +78,8 @@ impl Harness {
     /// A fresh core over the database as it is (a node restart).
     fn load(&mut self) -> Ready {
         self.core = Core::new("n1");
+        // The node holds its ownership lease for longer than any scenario runs.
+        let _ = self.core.step(self.now, Input::Lease { until: Some(Duration::from_secs(1 << 40)) });
         let input = Input::Loaded { revision: self.revision, records: self.records.clone() };
         self.step(input)
     }

@@ -6,7 +6,7 @@
 
 use halo_cluster::{ClusterDb, Compare, Op, Request};
 use halo_engine::events::{Event, EventKind};
-use halo_engine::model::{GroupDoc, ResourceDoc, keys};
+use halo_engine::model::{GroupDoc, OwnerDoc, ResourceDoc, keys};
 use halo_engine::seams::Hosts;
 use halo_engine::{Engine, OpStatus};
 use halo_host::client::{ControlReply, HostError, HostEvent, OpenSpec};
@@ -89,6 +89,7 @@ async fn writes_made_straight_to_the_database_reach_the_engine() {
     // As another node (or an operator with the database in hand) would write them.
     let group = GroupDoc { name: "far".into(), common: BTreeMap::new() };
     db.write(put(keys::group("far"), serde_json::to_vec(&group).unwrap())).await.unwrap();
+    db.write(put(keys::owner("far"), serde_json::to_vec(&OwnerDoc::on("n1")).unwrap())).await.unwrap();
     let doc = ResourceDoc {
         id: 9_000,
         name: "remote".into(),

@@ -62,6 +62,9 @@ status_codes! {
     ERROR_CALL_NOT_IMPLEMENTED = 120;
     /// The data area passed is too small.
     ERROR_INSUFFICIENT_BUFFER = 122;
+    /// The dependency would create a cycle (winerror.h: "Circular service dependency was
+    /// specified").
+    ERROR_CIRCULAR_DEPENDENCY = 1059;
     /// The plug-in (shared object) could not be loaded.
     ERROR_MOD_NOT_FOUND = 126;
     /// The plug-in does not export the required entry point.
@@ -96,8 +99,8 @@ status_codes! {
     ERROR_GROUP_NOT_ONLINE = 5014;
     /// The object already exists.
     ERROR_OBJECT_ALREADY_EXISTS = 5010;
-    /// The dependency would create a cycle.
-    ERROR_CIRCULAR_DEPENDENCY = 5016;
+    /// The node does not own the group (the request must go to its owner).
+    ERROR_HOST_NODE_NOT_GROUP_OWNER = 5016;
     /// The resource monitor (host) could not be created.
     ERROR_RESMON_CREATE_FAILED = 5017;
     /// The resource monitor (host) could not bring the resource online.
@@ -122,6 +125,8 @@ status_codes! {
     ERROR_ALL_NODES_NOT_AVAILABLE = 5037;
     /// The resource failed.
     ERROR_RESOURCE_FAILED = 5038;
+    /// No node of that name is in the cluster.
+    ERROR_CLUSTER_NODE_NOT_FOUND = 5042;
     /// The node is down.
     ERROR_CLUSTER_NODE_DOWN = 5050;
     /// The dependency is not allowed (different groups, or self).

@@ -236,6 +236,7 @@ impl Checker {
                 matches!(answer, Answer::Operation(_))
             }
             Command::Fail { .. } => matches!(answer, Answer::Done),
+            Command::Move { group, .. } | Command::CancelMove { group } => fits(keys::owner(group), &|_| true),
             Command::Control { .. } => matches!(answer, Answer::Control(_)),
         };
         if ok {

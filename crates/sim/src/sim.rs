@@ -89,6 +89,7 @@ fn describe(input: &Input) -> String {
         }
         Input::Host(e) => format!("host {e:?}"),
         Input::Loaded { revision, records } => format!("loaded revision={revision} keys={}", records.len()),
+        Input::Lease { until } => format!("lease until={until:?}"),
         Input::Change { revision, ops } => {
             let keys: Vec<String> = ops
                 .iter()
@@ -339,6 +340,8 @@ impl Sim {
     fn boot(&mut self) -> Result<(), Violation> {
         let (revision, records) = self.db.snapshot();
         self.checker.on_loaded(&records);
+        // One node, its own coordinator: it holds its ownership lease for the whole run.
+        self.step(Input::Lease { until: Some(self.end + Duration::from_secs(3600)) })?;
         self.step(Input::Loaded { revision, records })
     }
 

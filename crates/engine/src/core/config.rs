@@ -263,7 +263,13 @@ impl Core {
                 }
                 let doc = GroupDoc { name: name.clone(), common: common.clone() };
                 let key = keys::group(name);
-                Ok(Plan::Write(Request { compare: vec![guard(key.clone(), None)], ops: vec![put(key, json(&doc)?)] }))
+                // A new group belongs to the node it was created on, as in WSFC: its ownership
+                // record is written with it, so it has an owner (and an epoch) from the start.
+                let owner = keys::owner(name);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), None), guard(owner.clone(), None)],
+                    ops: vec![put(key, json(&doc)?), put(owner, json(&model::OwnerDoc::on(&self.node))?)],
+                }))
             }
             Command::SetGroupProperties { name, common } => {
                 let g = v.group(name)?;
@@ -290,9 +296,13 @@ impl Core {
                 let key = keys::group(name);
                 Ok(Plan::Write(Request {
                     compare: vec![guard(key.clone(), Some(g.revision))],
-                    ops: vec![Op::Delete { key }],
+                    ops: vec![Op::Delete { key }, Op::Delete { key: keys::owner(name) }],
                 }))
             }
+            Command::Move { group, to, flags, reason } => {
+                Ok(self.plan_move(group, to.as_deref(), *flags, reason)?.map_or(Plan::Nothing, Plan::Write))
+            }
+            Command::CancelMove { group } => Ok(self.plan_cancel(group)?.map_or(Plan::Nothing, Plan::Write)),
             Command::CreateNativeType { name, path, type_name, common } => {
                 model::check_name("resource type", name)?;
                 model::verify(&format!("type {name}"), &TYPE_COMMON, common)?;

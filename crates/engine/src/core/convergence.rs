@@ -21,11 +21,13 @@ impl Core {
             return;
         }
         let id = r.doc.id;
+        // Its group may run here: owned here, not moving away, and the lease held.
+        let here = self.runs_here(&r.doc.group);
         if r.busy {
             // An offline (forced or not) reaches a resource that is still coming online at once,
             // with Terminate: there is nothing to take offline gracefully yet, and waiting could
             // last PendingTimeout.
-            if r.desired == Desired::Offline && r.state == ResourceState::OnlinePending && !r.terminating {
+            if (r.desired == Desired::Offline || !here) && r.state == ResourceState::OnlinePending && !r.terminating {
                 ready.calls.push(HostCall { id, resource: name.to_string(), call: Call::Terminate });
                 if let Some(r) = self.view.resources.get_mut(name) {
                     r.terminate_next = false;
@@ -35,14 +37,14 @@ impl Core {
             return;
         }
         let deps_ok = self.view.dependencies_online(r);
-        let up = r.desired == Desired::Online && deps_ok && r.restart.allows(now);
-        if r.desired == Desired::Online && r.restart.wait_until.is_some_and(|t| t > now) {
+        let up = here && r.desired == Desired::Online && deps_ok && r.restart.allows(now);
+        if here && r.desired == Desired::Online && r.restart.wait_until.is_some_and(|t| t > now) {
             self.waiting.insert(name.to_string());
         }
         match (r.state, up) {
             (ResourceState::Offline | ResourceState::Failed, true) => {
                 let call = if r.open == Opened::Open {
-                    Call::Online { flags: 0, input: Vec::new() }
+                    Call::Online { flags: self.arrival_flags(r), input: Vec::new() }
                 } else {
                     Call::Open(halo_host::client::OpenSpec {
                         id,
@@ -67,6 +69,7 @@ impl Core {
                     self.set_state(name, ResourceState::Failed, status, "OpenFailed", ready);
                     return;
                 }
+                let epoch = self.view.epoch_of(&r.doc.group);
                 if let Some(r) = self.view.resources.get_mut(name) {
                     if matches!(call, Call::Open(_)) {
                         r.open = Opened::Opening;
@@ -74,11 +77,12 @@ impl Core {
                     } else {
                         r.busy = true;
                         r.restart.wait_until = None;
+                        r.online_epoch = epoch;
                     }
                 }
                 ready.calls.push(HostCall { id, resource: name.to_string(), call });
             }
-            (ResourceState::Online, false) if r.desired == Desired::Offline || !deps_ok => {
+            (ResourceState::Online, false) if r.desired == Desired::Offline || !deps_ok || !here => {
                 // Dependents go first.
                 let waiting = self.view.dependents_of(name).any(|d| {
                     self.view
@@ -96,7 +100,21 @@ impl Core {
                 } else {
                     r.offline_flags
                 };
-                let call = if r.terminate_next {
+                let call = if !here {
+                    match self.leaving(&r.doc.group) {
+                        // A move: OfflineV2 toward the destination, with the move's flags; the
+                        // persistent state stays as it is, for the destination to restore.
+                        Some(m) => Call::Offline {
+                            destination: Some(m.to.clone()),
+                            flags: OfflineFlags::from_bits_truncate(m.offline_flags)
+                                | OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE,
+                            input: Vec::new(),
+                        },
+                        // The lease is lost or the group is someone else's: nothing of it may
+                        // keep running here, and there is no time for a graceful offline.
+                        None => Call::Terminate,
+                    }
+                } else if r.terminate_next {
                     Call::Terminate
                 } else {
                     Call::Offline { destination: None, flags, input: Vec::new() }

@@ -93,14 +93,19 @@ impl Core {
             state = ResourceState::Failed;
         }
         let name = r.doc.name.clone();
+        let group = r.doc.group.clone();
+        let mut fail_over = false;
         if state == ResourceState::Failed && r.desired == Desired::Online {
             let policy = r.policy;
-            r.restart.on_failure(&policy, now);
+            fail_over = r.restart.on_failure(&policy, now);
             if r.restart.wait_until.is_some() {
                 self.waiting.insert(name.clone());
             }
         }
         self.set_state(&name, state, status, &format!("{cause:?}"), ready);
+        if fail_over {
+            self.fail_over(&group, ready);
+        }
     }
 
     pub(super) fn on_opened(&mut self, now: Time, id: ResourceId, result: Result<(), HostError>, ready: &mut Ready) {
@@ -134,7 +139,8 @@ impl Core {
                 if host_trouble && r.desired == Desired::Online {
                     // The host, not the resource, failed: the restart policy retries.
                     let policy = r.policy;
-                    r.restart.on_failure(&policy, now);
+                    // The host failed, not the resource: it restarts here, whatever the count.
+                    let _ = r.restart.on_failure(&policy, now);
                     if r.restart.wait_until.is_some() {
                         self.waiting.insert(name.clone());
                     }
@@ -186,7 +192,7 @@ impl Core {
             // policy's schedule rather than in a loop.
             CallKind::Online => {
                 let policy = r.policy;
-                r.restart.on_failure(&policy, now);
+                let _ = r.restart.on_failure(&policy, now);
                 if r.restart.wait_until.is_some() {
                     self.waiting.insert(name.clone());
                 }

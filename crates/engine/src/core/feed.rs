@@ -5,7 +5,7 @@
 use super::view::{Group, ID_COUNTER, Opened};
 use super::{Call, Core, Desired, HostCall, Ready};
 use crate::events::EventKind;
-use crate::model::{GroupDoc, ResourceDoc, TypeDoc};
+use crate::model::{GroupDoc, NodeStateDoc, OwnerDoc, ResourceDoc, TypeDoc, keys};
 use halo_cluster::{Op, Record};
 use resapi::GroupState;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +14,15 @@ use std::collections::{BTreeMap, BTreeSet};
 fn changed_keys(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<String> {
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+}
+
+/// A node state's name, as WSFC's CLUSTER_NODE_STATE spells it.
+pub fn node_state_name(doc: &NodeStateDoc) -> &'static str {
+    match (doc.up, doc.paused) {
+        (true, false) => "Up",
+        (true, true) => "Paused",
+        (false, _) => "Down",
+    }
 }
 
 impl Core {
@@ -48,6 +57,9 @@ impl Core {
             .map(|n| format!("type/{n}"))
             .chain(self.view.groups.keys().map(|n| format!("group/{n}")))
             .chain(self.view.resources.keys().map(|n| format!("resource/{n}")))
+            .chain(self.view.owners.keys().map(|n| keys::owner(n)))
+            .chain(self.view.node_states.keys().map(|n| keys::node_state(n)))
+            .chain(self.view.nodes.keys().map(|n| keys::node(n)))
             .collect();
         for key in known.into_iter().filter(|k| !records.contains_key(k)) {
             ops.push((revision, Op::Delete { key }));
@@ -118,8 +130,65 @@ impl Core {
                 Ok(doc) => self.bad_document(key, &format!("it names itself {}", doc.name), ready),
                 Err(e) => self.bad_document(key, &e, ready),
             },
+            "owner" => match serde_json::from_slice::<OwnerDoc>(value) {
+                Ok(doc) => self.put_owner(name, revision, doc, initial, ready),
+                Err(e) => self.bad_document(key, &e, ready),
+            },
+            "node-state" => match serde_json::from_slice::<NodeStateDoc>(value) {
+                Ok(doc) => {
+                    let old = self.view.node_states.insert(name.to_string(), (revision, doc.clone()));
+                    if old.map(|(_, o)| o) != Some(doc.clone()) {
+                        ready
+                            .events
+                            .push(EventKind::NodeState { node: name.into(), state: node_state_name(&doc).into() });
+                    }
+                }
+                Err(e) => self.bad_document(key, &e, ready),
+            },
+            "node" => match serde_json::from_slice::<halo_cluster::NodeRecord>(value) {
+                Ok(doc) => {
+                    if self.view.nodes.insert(name.to_string(), (revision, doc)).is_none() && !initial {
+                        ready.events.push(EventKind::Added { object: "node".into(), name: name.into() });
+                    }
+                }
+                Err(e) => self.bad_document(key, &e, ready),
+            },
             _ => {}
         }
+    }
+
+    /// A group's ownership record changed: who runs it, or a move began or ended.
+    fn put_owner(&mut self, group: &str, revision: u64, doc: OwnerDoc, initial: bool, ready: &mut Ready) {
+        let old = self.view.owners.insert(group.to_string(), (revision, doc.clone()));
+        self.handing.remove(group);
+        let was_here = old.as_ref().is_some_and(|(_, o)| o.node == self.node);
+        if doc.node == self.node && !was_here && !initial {
+            // Arrived (a move, a failover): what should run follows the persistent state, and
+            // the restart policy starts from zero here.
+            let members: Vec<String> =
+                self.view.groups.get(group).map(|g| g.members.iter().cloned().collect()).unwrap_or_default();
+            for m in &members {
+                if let Some(r) = self.view.resources.get_mut(m) {
+                    r.desired = if r.policy.persistent { Desired::Online } else { Desired::Offline };
+                    r.restart.clear();
+                }
+            }
+        }
+        if old.as_ref().is_none_or(|(_, o)| o.node != doc.node) {
+            ready.events.push(EventKind::Owner { group: group.into(), node: doc.node.clone(), epoch: revision });
+        }
+        if let Some(m) = &doc.moving
+            && old.as_ref().is_none_or(|(_, o)| o.moving.as_ref() != Some(m))
+        {
+            ready.events.push(EventKind::Move {
+                group: group.into(),
+                from: doc.node.clone(),
+                to: m.to.clone(),
+                phase: "offline".into(),
+                reason: m.reason.clone(),
+            });
+        }
+        self.touch_group(group);
     }
 
     fn put_group(&mut self, name: &str, revision: u64, doc: GroupDoc, initial: bool, ready: &mut Ready) {
@@ -140,8 +209,6 @@ impl Core {
                 self.dirty_groups.insert(name.to_string());
                 if !initial {
                     ready.events.push(EventKind::Added { object: "group".into(), name: name.into() });
-                    // One node owns every group until clustering lands.
-                    ready.events.push(EventKind::Owner { group: name.into(), node: self.node.clone() });
                 }
             }
         }
@@ -219,6 +286,13 @@ impl Core {
             }
             "group" if self.view.groups.remove(name).is_some() => {
                 ready.events.push(EventKind::Deleted { object: "group".into(), name: name.into() });
+            }
+            "owner" if self.view.owners.remove(name).is_some() => self.touch_group(name),
+            "node-state" => {
+                self.view.node_states.remove(name);
+            }
+            "node" if self.view.nodes.remove(name).is_some() => {
+                ready.events.push(EventKind::Deleted { object: "node".into(), name: name.into() });
             }
             "resource" => {
                 let dependents: Vec<String> = self.view.dependents_of(name).cloned().collect();

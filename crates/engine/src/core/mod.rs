@@ -19,6 +19,7 @@ mod convergence;
 mod facts;
 mod feed;
 mod operations;
+mod ownership;
 pub mod restart;
 pub mod view;
 
@@ -89,8 +90,10 @@ pub struct ResourceView {
     pub status_text: String,
     /// What it should be.
     pub desired: Desired,
-    /// The node that owns it.
+    /// The node that owns its group.
     pub owner: String,
+    /// Its group's epoch (the revision of the group's ownership record).
+    pub epoch: u64,
     /// Common properties as set.
     pub common: BTreeMap<String, String>,
     /// Private properties.
@@ -110,6 +113,11 @@ pub struct GroupView {
     pub state: String,
     /// The node that owns it.
     pub owner: String,
+    /// Its epoch: the revision of its ownership record.
+    pub epoch: u64,
+    /// Where it is moving, while a move is in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving_to: Option<String>,
     /// Its resources.
     pub resources: Vec<String>,
     /// Common properties as set.
@@ -168,6 +176,12 @@ pub enum Command {
     Control { name: String, code: u32, input: Vec<u8>, output_size: u32 },
     /// Takes everything offline, keeping persistent state, and refuses onlines from now on.
     Shutdown,
+    /// MoveClusterGroupEx: moves a group this node owns to `to` (`None`: where placement
+    /// says).
+    Move { group: String, to: Option<String>, flags: resapi::GroupMoveFlags, reason: String },
+    /// CancelClusterGroupOperation: stops a move that has not handed the group over yet; the
+    /// group returns to its persistent state here.
+    CancelMove { group: String },
 }
 
 /// What the core is told.
@@ -189,6 +203,10 @@ pub enum Input {
     CallFailed { id: ResourceId, call: CallKind, error: HostError },
     /// The answer to a control call from [`Ready::calls`].
     Controlled { token: Token, result: Result<ControlReply, HostError> },
+    /// The ownership lease this node holds now runs until `until` (`None`: it holds none).
+    /// Groups run here only while it holds one. The driver steps the core (with any input, a
+    /// [`Input::Tick`] at least) when `until` passes.
+    Lease { until: Option<Time> },
     /// Time passed (the wake-up asked for, or any other reason to look again).
     Tick,
 }
@@ -316,6 +334,12 @@ pub struct Core {
     waiting: BTreeSet<String>,
     /// Refuses onlines (the node is stopping).
     shutting_down: bool,
+    /// Until when this node holds its ownership lease.
+    lease_until: Option<Time>,
+    /// Whether the lease was held when last looked at.
+    lease_seen: bool,
+    /// Groups whose ownership write (hand-over, return, failover) is in flight, with its id.
+    handing: BTreeMap<String, WriteId>,
     /// The next write id.
     next_write: WriteId,
 }
@@ -335,6 +359,9 @@ impl Core {
             dirty_groups: BTreeSet::new(),
             waiting: BTreeSet::new(),
             shutting_down: false,
+            lease_until: None,
+            lease_seen: false,
+            handing: BTreeMap::new(),
             next_write: 1,
         }
     }
@@ -354,10 +381,14 @@ impl Core {
             Input::Host(event) => self.on_host(now, event, &mut ready),
             Input::Loaded { revision, records } => self.on_loaded(revision, records, &mut ready),
             Input::Change { revision, ops } => self.on_change(revision, ops, &mut ready),
-            Input::Written { write, result } => self.on_written(write, result, &mut ready),
+            Input::Written { write, result } => {
+                self.on_ownership_written(write, matches!(result, Ok(Response::Applied { .. })));
+                self.on_written(write, result, &mut ready)
+            }
             Input::Opened { id, result } => self.on_opened(now, id, result, &mut ready),
             Input::CallFailed { id, call, error } => self.on_call_failed(now, id, call, error, &mut ready),
             Input::Controlled { token, result } => self.on_controlled(token, result, &mut ready),
+            Input::Lease { until } => self.on_lease(now, until),
             Input::Tick => {}
         }
         self.finish(now, &mut ready);
@@ -367,6 +398,7 @@ impl Core {
     /// Work every step ends with: start what the due timers allow, converge what changed,
     /// publish group states, settle operations, and say when to wake.
     fn finish(&mut self, now: Time, ready: &mut Ready) {
+        self.check_lease(now);
         let due: Vec<String> = self
             .waiting
             .iter()
@@ -385,6 +417,7 @@ impl Core {
         // Settling can start deletes and retries, which may change more.
         self.converge(now, ready);
         self.publish_groups(ready);
+        // The lease's end is the driver's to wake for (it knows the lease; see Input::Lease).
         ready.wake = self.view.next_restart(&self.waiting);
     }
 
@@ -401,6 +434,16 @@ impl Core {
         self.dirty.insert(name.to_string());
     }
 
+    /// Marks every member of a group for convergence.
+    fn touch_group(&mut self, group: &str) {
+        self.dirty_groups.insert(group.to_string());
+        let members: Vec<String> =
+            self.view.groups.get(group).map(|g| g.members.iter().cloned().collect()).unwrap_or_default();
+        for m in members {
+            self.dirty.insert(m);
+        }
+    }
+
     fn publish_groups(&mut self, ready: &mut Ready) {
         for g in std::mem::take(&mut self.dirty_groups) {
             let state = self.view.derive_group(&g);
@@ -408,8 +451,9 @@ impl Core {
                 && group.state != state
             {
                 group.state = state;
-                ready.events.push(EventKind::GroupState { group: g, state: state.to_string() });
+                ready.events.push(EventKind::GroupState { group: g.clone(), state: state.to_string() });
             }
+            self.ownership_duties(&g, ready);
         }
     }
 
@@ -450,6 +494,29 @@ impl Core {
     /// One group.
     pub fn group(&self, name: &str) -> Option<GroupView> {
         self.view.groups.get(name).map(|g| self.view.group_view(g, &self.node))
+    }
+
+    /// The node that owns `group` (`None`: no such group or no ownership record).
+    pub fn owner_of(&self, group: &str) -> Option<String> {
+        self.view.groups.get(group)?;
+        self.view.owners.get(group).map(|(_, o)| o.node.clone())
+    }
+
+    /// The group of resource `name`.
+    pub fn group_of(&self, name: &str) -> Option<String> {
+        self.view.resources.get(name).map(|r| r.doc.group.clone())
+    }
+
+    /// Every registered node with its recorded state: (name, record, state name).
+    pub fn nodes(&self) -> Vec<(halo_cluster::NodeRecord, String)> {
+        self.view
+            .nodes
+            .iter()
+            .map(|(name, (_, record))| {
+                let state = self.view.node_states.get(name).map(|(_, s)| s.clone()).unwrap_or_default();
+                (record.clone(), feed::node_state_name(&state).to_string())
+            })
+            .collect()
     }
 
     /// Every resource type.

@@ -67,6 +67,26 @@ impl Core {
         ready: &mut Ready,
     ) -> Result<u64, EngineError> {
         let targets = self.targets(target, desired)?;
+        let group = match target {
+            Target::Resource(name) => self.view.resource(name)?.doc.group.clone(),
+            Target::Group(name) => name.clone(),
+        };
+        match self.view.owners.get(&group) {
+            None => {
+                return Err(EngineError::new(
+                    Status::ERROR_GROUP_NOT_AVAILABLE,
+                    format!("group {group} has no owner yet (the coordinator places it)"),
+                ));
+            }
+            Some((_, o)) if o.node != self.node => return Err(super::ownership::not_owner(&group, &o.node)),
+            Some((_, o)) if desired == Desired::Online && o.moving.is_some() => {
+                return Err(EngineError::new(
+                    Status::ERROR_CLUSTER_GROUP_MOVING,
+                    format!("group {group} is moving; wait for the move or cancel it"),
+                ));
+            }
+            Some(_) => {}
+        }
         if self.shutting_down && desired == Desired::Online {
             return Err(EngineError::new(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the node is shutting down"));
         }

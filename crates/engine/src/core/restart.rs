@@ -22,11 +22,13 @@ impl Restart {
     /// the failures within RestartPeriod stay within RestartThreshold; then RestartAction decides:
     /// 0 never restarts, 1 stays failed, 2 fails the group over — which, on a node with nowhere to
     /// go, means waiting RetryPeriodOnFailure and trying again with a fresh window.
-    pub fn on_failure(&mut self, policy: &Policy, now: Time) {
+    ///
+    /// Returns whether the group should fail over (restarts exhausted under RestartAction 2).
+    pub fn on_failure(&mut self, policy: &Policy, now: Time) -> bool {
         if policy.restart_action == 0 {
             self.blocked = true;
             self.wait_until = None;
-            return;
+            return false;
         }
         let period = Duration::from_millis(policy.restart_period_ms.into());
         while self.failures.front().is_some_and(|t| now.saturating_sub(*t) > period) {
@@ -35,12 +37,15 @@ impl Restart {
         self.failures.push_back(now);
         if self.failures.len() <= policy.restart_threshold as usize {
             self.wait_until = Some(now + Duration::from_millis(policy.restart_delay_ms.into()));
+            false
         } else if policy.restart_action == 2 && policy.retry_period_ms != UNSET {
             self.failures.clear();
             self.wait_until = Some(now + Duration::from_millis(policy.retry_period_ms.into()));
+            true
         } else {
             self.blocked = true;
             self.wait_until = None;
+            policy.restart_action == 2
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::restart::Restart;
 use super::{Desired, GroupView, ResourceView, Time};
-use crate::model::{EngineError, GroupDoc, Policy, ResourceDoc, TypeDoc};
+use crate::model::{EngineError, GroupDoc, NodeStateDoc, OwnerDoc, Policy, ResourceDoc, TypeDoc};
 use halo_host::protocol::ResourceId;
 use halo_host::protocol::{Timeouts, TypeSpec};
 use resapi::{GroupState, OfflineFlags, ResourceState, Status};
@@ -60,6 +60,9 @@ pub struct Res {
     pub terminating: bool,
     /// A call was refused because its host is going away; the death report is awaited.
     pub host_gone: bool,
+    /// The group's epoch when this node last brought it online: the first online of an epoch
+    /// carries the flags the move that brought the group here asked for.
+    pub online_epoch: u64,
 }
 
 impl Res {
@@ -81,6 +84,7 @@ impl Res {
             terminate_next: false,
             terminating: false,
             host_gone: false,
+            online_epoch: 0,
         }
     }
 
@@ -136,6 +140,12 @@ pub struct View {
     pub dependents: HashMap<String, BTreeSet<String>>,
     /// The id counter: its revision and value (the next free id), when the key exists.
     pub id_counter: Option<(u64, u64)>,
+    /// Ownership records: group → (revision = epoch, record).
+    pub owners: BTreeMap<String, (u64, OwnerDoc)>,
+    /// Registered nodes: name → (revision, record).
+    pub nodes: BTreeMap<String, (u64, halo_cluster::NodeRecord)>,
+    /// Recorded node states: name → (revision, state).
+    pub node_states: BTreeMap<String, (u64, NodeStateDoc)>,
 }
 
 /// The policy of a document, with its type's poll intervals. A document that does not verify
@@ -160,6 +170,9 @@ impl View {
             "type" => self.types.get(name).map(|(r, _)| *r),
             "group" => self.groups.get(name).map(|g| g.revision),
             "resource" => self.resources.get(name).map(|r| r.revision),
+            "owner" => self.owners.get(name).map(|(r, _)| *r),
+            "node-state" => self.node_states.get(name).map(|(r, _)| *r),
+            "node" => self.nodes.get(name).map(|(r, _)| *r),
             _ => None,
         }
     }
@@ -285,6 +298,59 @@ impl View {
         }
     }
 
+    /// The node that owns `group` (empty if it has no ownership record).
+    pub fn owner_of(&self, group: &str) -> &str {
+        self.owners.get(group).map_or("", |(_, o)| o.node.as_str())
+    }
+
+    /// A group's epoch: the revision of its ownership record.
+    pub fn epoch_of(&self, group: &str) -> u64 {
+        self.owners.get(group).map_or(0, |(r, _)| *r)
+    }
+
+    /// The nodes every member of `group` may run on; `None`: any node.
+    pub fn possible_owners(&self, group: &str) -> Option<BTreeSet<String>> {
+        let g = self.groups.get(group)?;
+        let mut possible: Option<BTreeSet<String>> = None;
+        for r in g.members.iter().filter_map(|n| self.resources.get(n)) {
+            let names: BTreeSet<String> =
+                crate::model::names_in(r.doc.common.get("PossibleOwners")).into_iter().collect();
+            if names.is_empty() {
+                continue;
+            }
+            possible = Some(match possible {
+                Some(p) => p.intersection(&names).cloned().collect(),
+                None => names,
+            });
+        }
+        possible
+    }
+
+    /// Where placement would put `group` now, never on a node in `exclude` (see
+    /// [`crate::placement`]).
+    pub fn place(&self, group: &str, exclude: &[&str]) -> Option<String> {
+        let g = self.groups.get(group)?;
+        let nodes: BTreeMap<String, NodeStateDoc> = self
+            .nodes
+            .keys()
+            .map(|n| (n.clone(), self.node_states.get(n).map(|(_, s)| s.clone()).unwrap_or_default()))
+            .collect();
+        let placed: Vec<(String, String, Vec<String>)> = self
+            .owners
+            .iter()
+            .filter(|(name, _)| name.as_str() != group)
+            .map(|(name, (_, o))| {
+                let classes = self
+                    .groups
+                    .get(name)
+                    .map(|g| crate::model::names_in(g.doc.common.get("AntiAffinityClassNames")))
+                    .unwrap_or_default();
+                (name.clone(), o.moving.as_ref().map_or(o.node.clone(), |m| m.to.clone()), classes)
+            })
+            .collect();
+        crate::placement::choose(&g.doc, self.possible_owners(group).as_ref(), &nodes, &placed, exclude)
+    }
+
     /// A resource as the API shows it.
     pub fn resource_view(&self, r: &Res, node: &str) -> ResourceView {
         ResourceView {
@@ -295,7 +361,8 @@ impl View {
             status: r.status.0,
             status_text: r.status.to_string(),
             desired: r.desired,
-            owner: node.to_string(),
+            owner: self.owners.get(&r.doc.group).map_or(node, |(_, o)| o.node.as_str()).to_string(),
+            epoch: self.epoch_of(&r.doc.group),
             common: r.doc.common.clone(),
             private: r.doc.private.clone(),
             dependencies: r.doc.dependencies.to_string(),
@@ -308,7 +375,9 @@ impl View {
         GroupView {
             name: g.doc.name.clone(),
             state: g.state.to_string(),
-            owner: node.to_string(),
+            owner: self.owners.get(&g.doc.name).map_or(node, |(_, o)| o.node.as_str()).to_string(),
+            epoch: self.epoch_of(&g.doc.name),
+            moving_to: self.owners.get(&g.doc.name).and_then(|(_, o)| o.moving.as_ref().map(|m| m.to.clone())),
             resources: g.members.iter().cloned().collect(),
             common: g.doc.common.clone(),
         }

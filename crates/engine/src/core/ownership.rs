@@ -1,0 +1,293 @@
+//! Ownership on this node: which groups may run here, moves out and in, returns after a failed
+//! move, and failover when a resource's restarts are exhausted.
+//!
+//! A group runs here only while three things hold: its ownership record names this node, no
+//! move is under way, and this node holds its ownership lease. Losing any of them takes the
+//! group down: a move with OfflineV2 toward the destination (dependents first), anything else
+//! with Terminate. The record changes hands only when every member is down: the source writes
+//! it over to the destination, guarded on its revision, so the new epoch starts with nothing of
+//! the group running anywhere.
+
+use super::{Core, Ready, Time};
+use crate::model::{EngineError, MoveDoc, OwnerDoc, keys};
+use halo_cluster::{Compare, Op, Request};
+use resapi::{GroupMoveFlags, GroupState, OfflineFlags, OnlineFlags, ResourceState, Status};
+
+impl Core {
+    /// The outcome of an ownership write: applied, the feed brings it (and ends the hand-over);
+    /// refused or failed, the group is looked at again.
+    pub(super) fn on_ownership_written(&mut self, write: super::WriteId, applied: bool) {
+        if applied {
+            return;
+        }
+        let Some(group) = self.handing.iter().find(|(_, w)| **w == write).map(|(g, _)| g.clone()) else { return };
+        self.handing.remove(&group);
+        self.touch_group(&group);
+    }
+
+    /// The lease changed.
+    pub(super) fn on_lease(&mut self, now: Time, until: Option<Time>) {
+        self.lease_until = until;
+        self.check_lease(now);
+    }
+
+    /// Whether the lease is held at `now`; when that changed, every group owned here is looked
+    /// at again (to start, or to stop).
+    pub(super) fn check_lease(&mut self, now: Time) {
+        let held = self.lease_until.is_some_and(|t| t > now);
+        if held != self.lease_seen {
+            self.lease_seen = held;
+            let mine: Vec<String> =
+                self.view.owners.iter().filter(|(_, (_, o))| o.node == self.node).map(|(g, _)| g.clone()).collect();
+            for g in mine {
+                self.touch_group(&g);
+            }
+        }
+    }
+
+    /// Whether `group` may run here now.
+    pub(super) fn runs_here(&self, group: &str) -> bool {
+        self.lease_seen && self.view.owners.get(group).is_some_and(|(_, o)| o.node == self.node && o.moving.is_none())
+    }
+
+    /// The move taking `group` away from here, if one is under way.
+    pub(super) fn leaving(&self, group: &str) -> Option<&MoveDoc> {
+        self.view.owners.get(group).filter(|(_, o)| o.node == self.node).and_then(|(_, o)| o.moving.as_ref())
+    }
+
+    /// The OnlineV2 flags for bringing `r` online: the arriving move's flags on the first online
+    /// of the group's epoch, none after (restarts are not arrivals).
+    pub(super) fn arrival_flags(&self, r: &super::view::Res) -> u32 {
+        match self.view.owners.get(&r.doc.group) {
+            Some((epoch, owner)) if r.online_epoch != *epoch => owner.online_flags,
+            _ => 0,
+        }
+    }
+
+    /// After a group's members changed: hand it over once a move has taken it down, send it
+    /// back after a failed move with return-on-error, and forget the way back once it is up.
+    pub(super) fn ownership_duties(&mut self, group: &str, ready: &mut Ready) {
+        if self.handing.contains_key(group) {
+            return;
+        }
+        let Some((revision, owner)) = self.view.owners.get(group).cloned() else { return };
+        if owner.node != self.node {
+            return;
+        }
+        let Some(g) = self.view.groups.get(group) else { return };
+        let members: Vec<&super::view::Res> = g.members.iter().filter_map(|m| self.view.resources.get(m)).collect();
+        let all_down = members.iter().all(|r| !r.is_active());
+        let next = if let Some(m) = &owner.moving {
+            if !all_down {
+                return;
+            }
+            // Down here: the destination takes over, with what should come up there.
+            let return_to = m.return_on_error.then(|| self.node.clone());
+            Some(OwnerDoc { node: m.to.clone(), moving: None, online_flags: m.online_flags, return_to })
+        } else if let Some(source) = &owner.return_to {
+            let failed = members.iter().any(|r| r.state == ResourceState::Failed && !r.busy);
+            if failed && self.view.place(group, &[self.node.as_str()]).is_some() {
+                // It could not come online here: back to where it came from.
+                Some(OwnerDoc {
+                    moving: Some(MoveDoc {
+                        to: source.clone(),
+                        offline_flags: OfflineFlags::RETURNING_TO_SOURCE_NODE_BECAUSE_OF_ERROR.bits(),
+                        online_flags: 0,
+                        return_on_error: false,
+                        reason: "return".into(),
+                    }),
+                    ..owner.clone()
+                })
+            } else if g.state == GroupState::Online {
+                Some(OwnerDoc { return_to: None, online_flags: 0, ..owner.clone() })
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        let Some(next) = next else { return };
+        let Ok(value) = serde_json::to_vec(&next) else { return };
+        let key = keys::owner(group);
+        let write = self.write(
+            Request {
+                compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
+                ops: vec![Op::Put { key, value }],
+            },
+            ready,
+        );
+        self.handing.insert(group.to_string(), write);
+    }
+
+    /// A resource's restarts are exhausted with RestartAction 2: the group fails over to the
+    /// node placement picks (excluding this one). With nowhere to go it stays here and the
+    /// restart policy's retry period applies.
+    pub(super) fn fail_over(&mut self, group: &str, ready: &mut Ready) {
+        if self.handing.contains_key(group) || !self.runs_here(group) {
+            return;
+        }
+        let Some((revision, owner)) = self.view.owners.get(group).cloned() else { return };
+        let Some(to) = self.view.place(group, &[self.node.as_str()]) else { return };
+        let next = OwnerDoc {
+            moving: Some(MoveDoc {
+                to,
+                offline_flags: 0,
+                online_flags: 0,
+                return_on_error: false,
+                reason: "failover".into(),
+            }),
+            ..owner
+        };
+        let Ok(value) = serde_json::to_vec(&next) else { return };
+        let key = keys::owner(group);
+        let write = self.write(
+            Request {
+                compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
+                ops: vec![Op::Put { key, value }],
+            },
+            ready,
+        );
+        self.handing.insert(group.to_string(), write);
+    }
+
+    /// The ownership record a move command writes, checked as MoveClusterGroupEx checks it:
+    /// the group must be here and still, the destination a node that can take it, and no
+    /// online resource locked unless the move ignores that.
+    pub(super) fn plan_move(
+        &self,
+        group: &str,
+        to: Option<&str>,
+        flags: GroupMoveFlags,
+        reason: &str,
+    ) -> Result<Option<Request>, EngineError> {
+        let g = self.view.group(group)?;
+        let (revision, owner) = self.view.owners.get(group).cloned().ok_or_else(|| no_owner(group))?;
+        if owner.node != self.node {
+            return Err(not_owner(group, &owner.node));
+        }
+        if let Some(m) = &owner.moving {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_GROUP_MOVING,
+                format!("group {group} is already moving to {}", m.to),
+            ));
+        }
+        let to = match to {
+            Some(n) if n == self.node => return Ok(None),
+            Some(n) => {
+                self.check_destination(group, n)?;
+                n.to_string()
+            }
+            None => self.view.place(group, &[self.node.as_str()]).ok_or_else(|| {
+                EngineError::new(
+                    Status::ERROR_ALL_NODES_NOT_AVAILABLE,
+                    format!("no other node can take group {group} (none is Up, unpaused and a possible owner)"),
+                )
+            })?,
+        };
+        let ignore_locked = flags.contains(GroupMoveFlags::IGNORE_RESOURCE_STATUS);
+        let return_on_error = flags.contains(GroupMoveFlags::RETURN_TO_SOURCE_NODE_ON_ERROR);
+        if !ignore_locked
+            && let Some(locked) = g
+                .members
+                .iter()
+                .filter_map(|m| self.view.resources.get(m))
+                .find(|r| r.locked && r.state == ResourceState::Online)
+        {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_RESOURCE_LOCKED_STATUS,
+                format!("resource {} is locked; move with --ignore-locked to move it anyway", locked.doc.name),
+            ));
+        }
+        // The client's flags map by name onto the DLL's (MoveClusterGroupEx → OfflineV2 on the
+        // source, OnlineV2 on the destination).
+        let mut offline = OfflineFlags::empty();
+        let mut online = OnlineFlags::empty();
+        if ignore_locked {
+            offline |= OfflineFlags::IGNORE_RESOURCE_STATUS;
+            online |= OnlineFlags::IGNORE_RESOURCE_STATUS;
+        }
+        if return_on_error {
+            offline |= OfflineFlags::RETURN_TO_SOURCE_NODE_ON_ERROR;
+            online |= OnlineFlags::RETURN_TO_SOURCE_NODE_ON_ERROR;
+        }
+        if flags.contains(GroupMoveFlags::QUEUE_ENABLED) {
+            offline |= OfflineFlags::QUEUE_ENABLED;
+        }
+        let next = OwnerDoc {
+            moving: Some(MoveDoc {
+                to,
+                offline_flags: offline.bits(),
+                online_flags: online.bits(),
+                return_on_error,
+                reason: reason.to_string(),
+            }),
+            ..owner
+        };
+        let key = keys::owner(group);
+        let value =
+            serde_json::to_vec(&next).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
+        Ok(Some(Request {
+            compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
+            ops: vec![Op::Put { key, value }],
+        }))
+    }
+
+    /// The write that cancels a move still under way here.
+    pub(super) fn plan_cancel(&self, group: &str) -> Result<Option<Request>, EngineError> {
+        self.view.group(group)?;
+        let (revision, owner) = self.view.owners.get(group).cloned().ok_or_else(|| no_owner(group))?;
+        if owner.node != self.node {
+            return Err(not_owner(group, &owner.node));
+        }
+        if owner.moving.is_none() {
+            return Ok(None);
+        }
+        let key = keys::owner(group);
+        let next = OwnerDoc { moving: None, ..owner };
+        let value =
+            serde_json::to_vec(&next).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
+        Ok(Some(Request {
+            compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
+            ops: vec![Op::Put { key, value }],
+        }))
+    }
+
+    /// Whether node `n` can take `group`, or the error that says why not.
+    fn check_destination(&self, group: &str, n: &str) -> Result<(), EngineError> {
+        if !self.view.nodes.contains_key(n) {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_NODE_NOT_FOUND,
+                format!("no node named {n} is in the cluster"),
+            ));
+        }
+        let state = self.view.node_states.get(n).map(|(_, s)| s.clone()).unwrap_or_default();
+        if !state.up {
+            return Err(EngineError::new(Status::ERROR_CLUSTER_NODE_DOWN, format!("node {n} is down")));
+        }
+        if state.paused {
+            return Err(EngineError::new(
+                Status::ERROR_CLUSTER_NODE_PAUSED,
+                format!("node {n} is paused and takes no groups"),
+            ));
+        }
+        if self.view.possible_owners(group).is_some_and(|p| !p.contains(n)) {
+            return Err(EngineError::new(
+                Status::ERROR_NODE_CANT_HOST_RESOURCE,
+                format!("node {n} is not a possible owner of every resource of group {group}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn no_owner(group: &str) -> EngineError {
+    EngineError::new(Status::ERROR_GROUP_NOT_AVAILABLE, format!("group {group} has no owner yet"))
+}
+
+/// The error for a request about a group another node owns.
+pub fn not_owner(group: &str, owner: &str) -> EngineError {
+    EngineError::new(
+        Status::ERROR_HOST_NODE_NOT_GROUP_OWNER,
+        format!("group {group} is owned by node {owner}; send the request there"),
+    )
+}
