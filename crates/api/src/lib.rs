@@ -8,6 +8,8 @@
 //!
 //! This crate translates HTTP to engine calls and back; it must not hold state or policy.
 
+mod cluster;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -225,8 +227,12 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub fn router(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .route("/v1/status", get(status))
-        .route("/v1/nodes", get(nodes))
-        .route("/v1/nodes/{name}", get(node))
+        .route("/v1/nodes", get(cluster::nodes))
+        .route("/v1/nodes/{name}", get(cluster::node).delete(cluster::evict_node))
+        .route("/v1/nodes/{name}/pause", post(cluster::pause_node))
+        .route("/v1/nodes/{name}/resume", post(cluster::resume_node))
+        .route("/v1/groups/{name}/move", post(cluster::move_group))
+        .route("/v1/groups/{name}/cancel", post(cluster::cancel_move))
         .route("/v1/types", get(types).post(create_type))
         .route("/v1/types/{name}", get(type_).delete(delete_type))
         .route("/v1/groups", get(groups).post(create_group))
@@ -259,30 +265,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new().fallback_service(routes).layer(axum::middleware::from_fn(json_errors))
 }
 
-/// This node, as the API shows nodes.
-fn node_json(e: &Engine) -> serde_json::Value {
-    json!({ "name": e.node(), "state": "Up", "id": 1 })
-}
-
-fn nodes_json(e: &Engine) -> serde_json::Value {
-    json!([node_json(e)])
-}
-
-async fn status(State(e): State<Api>) -> Json<serde_json::Value> {
-    Json(
-        json!({ "nodes": nodes_json(&e), "groups": e.groups(), "resources": e.resources(), "event_seq": e.events().last_seq() }),
-    )
-}
-
-async fn nodes(State(e): State<Api>) -> Json<serde_json::Value> {
-    Json(nodes_json(&e))
-}
-
-async fn node(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
-    if name != e.node() {
-        return Err(ApiError::new(Status::ERROR_NODE_NOT_AVAILABLE, format!("no node {name} in this cluster")));
+async fn status(State(e): State<Api>, Query(q): Query<cluster::ReadQuery>, uri: Uri) -> Result<Response> {
+    if let Some(r) = cluster::consistent(&e, &q, &uri).await? {
+        return Ok(r);
     }
-    Ok(Json(node_json(&e)))
+    Ok(Json(json!({
+        "node": e.node(),
+        "nodes": cluster::nodes_json(&e),
+        "groups": e.groups(),
+        "resources": e.resources(),
+        "event_seq": e.events().last_seq(),
+    }))
+    .into_response())
 }
 
 async fn types(State(e): State<Api>) -> Json<serde_json::Value> {
@@ -610,49 +604,62 @@ async fn operation_flags<F>(
     parse(&text).map_err(|f| ApiError::new(f.status(), f.to_string()))
 }
 
-fn accepted(op: u64) -> (StatusCode, Json<serde_json::Value>) {
+/// `202 Accepted` for an operation: its id, and where to follow it (operations live on the node
+/// that runs them, which may not be the node first asked).
+fn accepted(e: &Engine, op: u64) -> Response {
     let pending = Status::ERROR_IO_PENDING;
+    let endpoint = cluster::own_endpoint(e);
     (
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "operation": op, "status": "pending", "code": pending.0, "error": pending.name(), "wait": format!("/v1/operations/{op}?wait=60") }),
-        ),
+        Json(json!({
+            "operation": op,
+            "status": "pending",
+            "code": pending.0,
+            "error": pending.name(),
+            "node": e.node(),
+            "endpoint": endpoint,
+            "wait": format!("{}/v1/operations/{op}?wait=60", endpoint.as_deref().unwrap_or("")),
+        })),
     )
+        .into_response()
 }
 
 /// Optional body: an empty POST means "no flags".
 async fn optional_body(req: Request) -> Result<OperationRequest> {
+    optional(req).await
+}
+
+/// An optional JSON body: an empty one is the type's default.
+async fn optional<T: serde::de::DeserializeOwned + Default>(req: Request) -> Result<T> {
     let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError {
         http: StatusCode::PAYLOAD_TOO_LARGE,
         status: Status::ERROR_INSUFFICIENT_BUFFER,
         message: format!("request body is larger than {MAX_BODY} bytes"),
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(OperationRequest::default());
+        return Ok(T::default());
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, body_error(&e.to_string())))
 }
 
-async fn online_resource(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+async fn online_resource(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
     let flags = operation_flags(req, ResourceOnlineFlags::parse).await?;
     let update = !flags.contains(ResourceOnlineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
-    Ok(accepted(e.online_resource(&name, update).await?))
+    Ok(accepted(&e, e.online_resource(&name, update).await?))
 }
 
-async fn offline_resource(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+async fn offline_resource(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
     let flags = operation_flags(req, ResourceOfflineFlags::parse).await?;
     let update = !flags.contains(ResourceOfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
     if flags.contains(ResourceOfflineFlags::FORCE_WITH_TERMINATION) {
-        return Ok(accepted(e.terminate_resource(&name, update).await?));
+        return Ok(accepted(&e, e.terminate_resource(&name, update).await?));
     }
     let mut dll = resapi::OfflineFlags::empty();
     if flags.contains(ResourceOfflineFlags::IGNORE_RESOURCE_STATUS) {
@@ -661,36 +668,37 @@ async fn offline_resource(
     if !update {
         dll |= resapi::OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE;
     }
-    Ok(accepted(e.offline_resource(&name, dll, update).await?))
+    Ok(accepted(&e, e.offline_resource(&name, dll, update).await?))
 }
 
-async fn fail_resource(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+async fn fail_resource(State(e): State<Api>, Path(name): Path<String>, uri: Uri) -> Result<Response> {
+    if let Some(r) = cluster::resource_elsewhere(&e, &name, &uri)? {
+        return Ok(r);
+    }
     e.fail_resource(&name).await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
-async fn online_group(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+async fn online_group(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    if let Some(r) = cluster::group_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
     // Validated so that a typo is refused; on one node none of them changes what happens
     // (there is no other node to choose, and locked mode does not block an online).
     operation_flags(req, resapi::GroupOnlineFlags::parse).await?;
-    Ok(accepted(e.online_group(&name, true).await?))
+    Ok(accepted(&e, e.online_group(&name, true).await?))
 }
 
-async fn offline_group(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    req: Request,
-) -> Result<(StatusCode, Json<serde_json::Value>)> {
+async fn offline_group(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    if let Some(r) = cluster::group_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
     let flags = operation_flags(req, resapi::GroupOfflineFlags::parse).await?;
     let mut dll = resapi::OfflineFlags::empty();
     if flags.contains(resapi::GroupOfflineFlags::IGNORE_RESOURCE_STATUS) {
         dll |= resapi::OfflineFlags::IGNORE_RESOURCE_STATUS;
     }
-    Ok(accepted(e.offline_group(&name, dll, true).await?))
+    Ok(accepted(&e, e.offline_group(&name, dll, true).await?))
 }
 
 /// `POST /v1/resources/{name}/control`.
@@ -732,11 +740,11 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn control(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    Body(c): Body<ControlRequest>,
-) -> Result<Json<serde_json::Value>> {
+async fn control(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
+    let Body(c) = Body::<ControlRequest>::from_request(req, &()).await?;
     let code = match &c.code {
         Value::Number(n) => {
             u32::try_from(*n).map_err(|_| ApiError::new(Status::ERROR_INVALID_PARAMETER, "code must fit in 32 bits"))?
@@ -768,7 +776,8 @@ async fn control(
         "bytes_returned": out.bytes_returned,
         "output_hex": to_hex(&out.output),
         "properties": properties,
-    })))
+    }))
+    .into_response())
 }
 
 /// Query of `GET /v1/operations/{id}`.

@@ -105,6 +105,25 @@ enum NodeCmd {
         /// The node.
         name: String,
     },
+    /// Pause a node: it takes no groups (PauseClusterNodeEx).
+    Pause {
+        /// The node.
+        name: String,
+        /// Also move every group it owns to the nodes placement picks.
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Resume a paused node.
+    Resume {
+        /// The node.
+        name: String,
+    },
+    /// Remove a node from the cluster (EvictClusterNode); its groups fail over once its lease
+    /// has ended.
+    Evict {
+        /// The node.
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +170,38 @@ enum GroupCmd {
         name: String,
         #[command(flatten)]
         op: OpArgs,
+    },
+    /// Move a group to another node (MoveClusterGroupEx): its resources go offline here with
+    /// OfflineV2 (the destination passed), then online there.
+    Move {
+        /// The group.
+        name: String,
+        /// The destination (default: the node placement picks).
+        #[arg(long)]
+        node: Option<String>,
+        /// RETURN_TO_SOURCE_NODE_ON_ERROR: come back if it cannot come online there.
+        #[arg(long)]
+        return_on_error: bool,
+        /// QUEUE_ENABLED: a resource that defers its offline is retried until done or cancelled.
+        #[arg(long)]
+        queue: bool,
+        /// IGNORE_RESOURCE_STATUS: move even if a resource is locked.
+        #[arg(long)]
+        ignore_locked: bool,
+        /// HIGH_PRIORITY_START: start on the destination ahead of other work.
+        #[arg(long)]
+        high_priority: bool,
+        /// Wait until the group is settled on its new node (at most --timeout).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits: a number with ms, s, m or h (seconds if none).
+        #[arg(long, default_value = "300s", value_parser = parse_duration, requires = "wait")]
+        timeout: std::time::Duration,
+    },
+    /// Cancel a move that has not handed the group over yet (CancelClusterGroupOperation).
+    Cancel {
+        /// The group.
+        name: String,
     },
     /// Delete an empty group.
     Delete {
@@ -396,19 +447,22 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
     use serde_json::json;
     let c = Client::new(endpoint, output)?;
     match command {
-        Command::Status => c.print(&c.get("/v1/status").await?, client::status_table),
-        Command::Node { what: NodeCmd::List } => c.print(&c.get("/v1/nodes").await?, |v| {
-            client::table(
-                &["NAME", "STATE"],
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|n| vec![n["name"].as_str().unwrap_or("").into(), n["state"].as_str().unwrap_or("").into()])
-                    .collect(),
-            )
-        }),
+        Command::Status => c.print(&c.cluster_status().await?, client::status_table),
+        Command::Node { what: NodeCmd::List } => c.print(&c.get("/v1/nodes").await?, client::nodes_table),
         Command::Node { what: NodeCmd::Show { name } } => {
             c.print(&c.get(&format!("/v1/nodes/{name}")).await?, client::object_table)
+        }
+        Command::Node { what: NodeCmd::Pause { name, drain } } => {
+            let (_, v) = c.post(&format!("/v1/nodes/{name}/pause"), json!({ "drain": drain })).await?;
+            c.print(&v, |_| format!("paused node {name}{}\n", if drain { ", draining its groups" } else { "" }));
+        }
+        Command::Node { what: NodeCmd::Resume { name } } => {
+            let (_, v) = c.post(&format!("/v1/nodes/{name}/resume"), json!({})).await?;
+            c.print(&v, |_| format!("resumed node {name}\n"));
+        }
+        Command::Node { what: NodeCmd::Evict { name } } => {
+            c.delete(&format!("/v1/nodes/{name}")).await?;
+            c.print(&json!({ "evicted": name }), |_| format!("evicted node {name}\n"));
         }
         Command::Group { what } => match what {
             GroupCmd::Create { name, set } => {
@@ -440,6 +494,30 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             GroupCmd::Set { name, pairs: kv } => {
                 let v = c.put(&format!("/v1/groups/{name}/properties"), json!({ "common": pairs(&kv)? })).await?;
                 c.print(&v, client::object_table);
+            }
+            GroupCmd::Move { name, node, return_on_error, queue, ignore_locked, high_priority, wait, timeout } => {
+                let mut flags = Vec::new();
+                for (on, flag) in [
+                    (ignore_locked, "IGNORE_RESOURCE_STATUS"),
+                    (return_on_error, "RETURN_TO_SOURCE_NODE_ON_ERROR"),
+                    (queue, "QUEUE_ENABLED"),
+                    (high_priority, "HIGH_PRIORITY_START"),
+                ] {
+                    if on {
+                        flags.push(flag);
+                    }
+                }
+                let body = json!({ "node": node, "flags": flags.join("|") });
+                let (_, v) = c.post(&format!("/v1/groups/{name}/move"), body).await?;
+                let to = v.pointer("/group/moving_to").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+                if wait {
+                    c.wait_moved(&name, &to, timeout).await?;
+                }
+                c.print(&v, |_| format!("move of group {name} to {to} accepted (ERROR_IO_PENDING)\n"));
+            }
+            GroupCmd::Cancel { name } => {
+                let (_, v) = c.post(&format!("/v1/groups/{name}/cancel"), json!({})).await?;
+                c.print(&v, |_| format!("move of group {name} cancelled\n"));
             }
             GroupCmd::Delete { name } => {
                 c.delete(&format!("/v1/groups/{name}")).await?;

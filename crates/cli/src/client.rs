@@ -15,6 +15,7 @@ pub enum Output {
 }
 
 /// A connection to a node's API.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
@@ -88,6 +89,13 @@ impl Client {
             .get("operation")
             .and_then(Value::as_u64)
             .ok_or_else(|| anyhow!("no operation id in {accepted}"))?;
+        // The operation lives on the node that runs the group (the request may have been
+        // redirected there): it is followed there.
+        let owner = match accepted.get("endpoint").and_then(Value::as_str) {
+            Some(endpoint) if endpoint.trim_end_matches('/') != self.base => Client::new(endpoint, self.output)?,
+            _ => self.clone(),
+        };
+        let this = &owner;
         let Some(limit) = wait else {
             self.print(&accepted, |_| format!("operation {op} accepted (ERROR_IO_PENDING); follow it with --wait\n"));
             return Ok(());
@@ -100,9 +108,9 @@ impl Client {
                 return Err(StillPending { op, after: limit }.into());
             }
             // A second at a time, to show progress; the limit is overshot by less than that.
-            let result = self.get(&format!("/v1/operations/{op}?wait=1")).await?;
+            let result = this.get(&format!("/v1/operations/{op}?wait=1")).await?;
             let status = result.pointer("/result/status").and_then(Value::as_str).unwrap_or("pending").to_string();
-            let progress = self.progress(watch).await.unwrap_or_default();
+            let progress = this.progress(watch).await.unwrap_or_default();
             if progress != last {
                 eprintln!("[{:>5.1}s] {progress}", started.elapsed().as_secs_f64());
                 last = progress;
@@ -121,6 +129,71 @@ impl Client {
                 _ => {}
             }
         }
+    }
+
+    /// Waits until `group` is owned by `to`, no longer moving, and settled there (not pending).
+    pub async fn wait_moved(&self, group: &str, to: &str, limit: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if started.elapsed() > limit {
+                bail!("group {group} has not settled on {to} after {limit:?}; the move goes on");
+            }
+            let g = self.get(&format!("/v1/groups/{group}")).await?;
+            let owner = g["owner"].as_str().unwrap_or("");
+            if owner == to && g["moving_to"].is_null() {
+                let nodes = self.get("/v1/nodes").await?;
+                let api = nodes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|n| n["name"].as_str() == Some(to))
+                    .and_then(|n| n["api"].as_str())
+                    .ok_or_else(|| anyhow!("node {to} has no API address"))?
+                    .to_string();
+                let there = Client::new(&api, self.output)?.get(&format!("/v1/groups/{group}")).await?;
+                let state = there["state"].as_str().unwrap_or("");
+                if !matches!(state, "Pending" | "Unknown") {
+                    eprintln!("[{:>5.1}s] group {group} is {state} on {to}", started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+            }
+            // Nothing to subscribe to across nodes yet: look again shortly.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `/v1/status` of the whole cluster: every node's list from the endpoint, and each group
+    /// and resource as its owner sees it (the owner runs it; other nodes know only who owns it).
+    pub async fn cluster_status(&self) -> Result<Value> {
+        let mut status = self.get("/v1/status").await?;
+        let here = status["node"].as_str().unwrap_or("").to_string();
+        let nodes: Vec<(String, String)> = status["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| matches!(n["state"].as_str(), Some("Up" | "Paused")))
+            .filter_map(|n| Some((n["name"].as_str()?.to_string(), n["api"].as_str()?.to_string())))
+            .filter(|(name, _)| *name != here)
+            .collect();
+        for (name, api) in nodes {
+            let Ok(other) = Client::new(&api, self.output) else { continue };
+            let Ok(Ok(theirs)) = tokio::time::timeout(Duration::from_secs(2), other.get("/v1/status")).await else {
+                continue;
+            };
+            for kind in ["groups", "resources"] {
+                let Some(list) = status[kind].as_array_mut() else { continue };
+                for item in list.iter_mut() {
+                    if item["owner"].as_str() != Some(name.as_str()) {
+                        continue;
+                    }
+                    let found = theirs[kind].as_array().into_iter().flatten().find(|t| t["name"] == item["name"]);
+                    if let Some(t) = found {
+                        *item = t.clone();
+                    }
+                }
+            }
+        }
+        Ok(status)
     }
 
     async fn progress(&self, names: &[String]) -> Result<String> {
@@ -246,22 +319,42 @@ fn s(v: &Value, key: &str) -> String {
 
 /// The `halo status` screen.
 pub fn status_table(v: &Value) -> String {
-    let nodes: Vec<Vec<String>> =
-        v["nodes"].as_array().into_iter().flatten().map(|n| vec![s(n, "name"), s(n, "state")]).collect();
     let groups: Vec<Vec<String>> = v["groups"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|g| {
-            vec![s(g, "name"), s(g, "state"), s(g, "owner"), g["resources"].as_array().map_or(0, Vec::len).to_string()]
+            let moving = g["moving_to"].as_str().map(|t| format!("-> {t}")).unwrap_or_default();
+            vec![
+                s(g, "name"),
+                s(g, "state"),
+                s(g, "owner"),
+                g["epoch"].as_u64().map(|e| e.to_string()).unwrap_or_default(),
+                moving,
+                g["resources"].as_array().map_or(0, Vec::len).to_string(),
+            ]
         })
         .collect();
     format!(
         "NODES\n{}\nGROUPS\n{}\nRESOURCES\n{}",
-        table(&["NAME", "STATE"], nodes),
-        table(&["NAME", "STATE", "OWNER", "RESOURCES"], groups),
+        nodes_table(&v["nodes"]),
+        table(&["NAME", "STATE", "OWNER", "EPOCH", "MOVING", "RESOURCES"], groups),
         resources_table(&v["resources"])
     )
+}
+
+/// A node list.
+pub fn nodes_table(v: &Value) -> String {
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let leader = if n["leader"].as_bool() == Some(true) { "leader" } else { "" };
+            vec![s(n, "name"), s(n, "state"), s(n, "role"), leader.to_string(), s(n, "api"), s(n, "peer")]
+        })
+        .collect();
+    table(&["NAME", "STATE", "ROLE", "LEADER", "API", "PEER"], rows)
 }
 
 /// A resource list.

@@ -45,7 +45,10 @@ impl NodeRun {
     pub fn run(&self) -> Result<()> {
         tracing_subscriber::fmt()
             .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+                // openraft's core logs every unanswered leadership confirmation as an error
+                // (ten a second while a node is down); the coordinator's own logs say what matters.
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info,openraft=warn,openraft::core::raft_core=off".into()),
             )
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -67,9 +67,45 @@ fn raft_error(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Raft(e.to_string())
 }
 
+/// How long a membership change waits for another one in progress to finish.
+const CHANGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What a membership change does.
+enum Change {
+    Membership(ChangeMembers<u64, BasicNode>, bool),
+    Learner(u64, BasicNode),
+}
+
 impl PeerService {
     fn read_record(&self, key: &str) -> Result<Option<crate::Record>, ClusterError> {
         crate::read_key(&self.db, key)
+    }
+
+    /// Makes a membership change; one change at a time is allowed, so a change that meets
+    /// another in progress (two nodes joining at once) waits for it and tries again.
+    async fn change(&self, change: Change) -> Result<(), ClusterError> {
+        use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+        let deadline = tokio::time::Instant::now() + CHANGE_DEADLINE;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let result = match &change {
+                Change::Membership(changes, retain) => self.raft.change_membership(changes.clone(), *retain).await,
+                Change::Learner(id, node) => self.raft.add_learner(*id, node.clone(), true).await,
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if tokio::time::Instant::now() < deadline => {
+                    // The change in progress ends with a metrics update.
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(100), metrics.changed()).await;
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    return Err(ClusterError::NotLeader { leader_id: f.leader_id, leader_addr: None });
+                }
+                Err(e) => return Err(raft_error(e)),
+            }
+        }
     }
 
     /// This node leads, or the caller learns who does.
@@ -161,11 +197,11 @@ impl PeerService {
         if known.as_deref() != Some(addr.as_str()) {
             if known.is_some() {
                 let nodes = BTreeMap::from([(promote.id, BasicNode { addr: addr.clone() })]);
-                self.raft.change_membership(ChangeMembers::SetNodes(nodes), true).await.map_err(raft_error)?;
+                self.change(Change::Membership(ChangeMembers::SetNodes(nodes), true)).await?;
             } else {
                 // Blocking: returns once the learner has caught up, so that making it a voter
                 // does not stall commits while it replays the log.
-                self.raft.add_learner(promote.id, BasicNode { addr: addr.clone() }, true).await.map_err(raft_error)?;
+                self.change(Change::Learner(promote.id, BasicNode { addr: addr.clone() })).await?;
             }
             tracing::info!(node = %promote.node.name, id = promote.id, %addr, "node is a member");
         }
@@ -175,10 +211,7 @@ impl PeerService {
         if voters.len() >= MAX_VOTERS {
             return Ok(false);
         }
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([promote.id])), true)
-            .await
-            .map_err(raft_error)?;
+        self.change(Change::Membership(ChangeMembers::AddVoterIds(BTreeSet::from([promote.id])), true)).await?;
         tracing::info!(node = %promote.node.name, id = promote.id, "node is a voter");
         Ok(true)
     }
@@ -207,10 +240,10 @@ impl PeerService {
                     "{name} is the only voter; a cluster cannot evict its last voter"
                 )));
             }
-            self.raft.change_membership(ChangeMembers::RemoveVoters(ids.clone()), true).await.map_err(raft_error)?;
+            self.change(Change::Membership(ChangeMembers::RemoveVoters(ids.clone()), true)).await?;
         }
         if membership.get_node(&node.id).is_some() {
-            self.raft.change_membership(ChangeMembers::RemoveNodes(ids), false).await.map_err(raft_error)?;
+            self.change(Change::Membership(ChangeMembers::RemoveNodes(ids), false)).await?;
         }
         self.commit(Request { compare: vec![], ops: vec![Op::Delete { key }] }).await?;
         tracing::info!(node = %name, id = node.id, "node evicted");

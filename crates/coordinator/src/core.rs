@@ -243,6 +243,10 @@ impl Coordinator {
             if self.inflight.values().any(|k| *k == key) {
                 continue;
             }
+            // A node never heard from and with nothing recorded is still joining.
+            if entry.state.is_none() && entry.last_heard.is_none() {
+                continue;
+            }
             let alive = self.alive(now, entry);
             let (revision, state) = entry.state.clone().map_or((None, NodeStateDoc::default()), |(r, s)| (Some(r), s));
             if entry.state.is_some() && state.up == alive {

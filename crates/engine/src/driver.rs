@@ -120,6 +120,8 @@ pub struct Engine {
     operations: Arc<Mutex<OperationTable>>,
     events: Arc<Events>,
     db: Arc<ClusterDb>,
+    /// The revision the view holds.
+    revision: watch::Receiver<u64>,
     /// The loop, until `stop` has waited for it.
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -172,10 +174,12 @@ impl Engine {
             internal,
             wake: None,
             options,
+            revision: watch::Sender::new(snapshot.revision),
         };
         driver.execute(first);
+        let revision = driver.revision.subscribe();
         let task = Mutex::new(Some(tokio::spawn(driver.run(commands_rx, facts, feed, internal_rx))));
-        Ok(Arc::new(Engine { node: node.to_string(), core, commands, operations, events, db, task }))
+        Ok(Arc::new(Engine { node: node.to_string(), core, commands, operations, events, db, revision, task }))
     }
 
     async fn ask(&self, command: Command) -> Result<Answer, EngineError> {
@@ -394,6 +398,44 @@ impl Engine {
         self.done(Command::Move { group: group.into(), to: to.map(str::to_string), flags, reason: reason.into() }).await
     }
 
+    /// Pauses node `node` (it takes no groups); with `drain`, it moves away every group it owns.
+    pub async fn pause_node(&self, node: &str, drain: bool) -> Result<(), EngineError> {
+        self.done(Command::SetNodePaused { node: node.into(), paused: true, drain }).await
+    }
+
+    /// Resumes a paused node.
+    pub async fn resume_node(&self, node: &str) -> Result<(), EngineError> {
+        self.done(Command::SetNodePaused { node: node.into(), paused: false, drain: false }).await
+    }
+
+    /// Evicts node `node` from the cluster (its membership and its registry record). Groups it
+    /// owned are failed over by the coordinator once its lease has ended.
+    pub async fn evict_node(&self, node: &str) -> Result<(), EngineError> {
+        self.db.evict(node).await.map_err(|e| match e {
+            ClusterError::UnknownNode(_) => EngineError::new(
+                Status::ERROR_CLUSTER_NODE_NOT_FOUND,
+                format!("no node named {node} is in the cluster"),
+            ),
+            other => db_err(other),
+        })
+    }
+
+    /// Waits until the view holds every change the leader had committed when this was called
+    /// (a linearizable read: `?consistent`). Only the leader can answer; a follower gets
+    /// [`ClusterError::NotLeader`] with the leader's id.
+    pub async fn catch_up(&self, timeout: Duration) -> Result<(), EngineError> {
+        let read = self.db.raft().ensure_linearizable().await.map_err(|e| {
+            EngineError::new(Status::ERROR_CLUSTER_NO_QUORUM, format!("cannot confirm a consistent read: {e}"))
+        })?;
+        let wanted = read.map_or(0, |l| l.index);
+        let mut revision = self.revision.clone();
+        tokio::time::timeout(timeout, revision.wait_for(|r| *r >= wanted))
+            .await
+            .map_err(|_| EngineError::new(Status::ERROR_CLUSTER_NO_QUORUM, "the view did not catch up in time"))?
+            .map_err(|_| EngineError::new(Status::ERROR_CLUSTER_SHUTTING_DOWN, "the engine has stopped"))?;
+        Ok(())
+    }
+
     /// CancelClusterGroupOperation: stops a move that has not handed the group over yet.
     pub async fn cancel_move(&self, group: &str) -> Result<(), EngineError> {
         self.done(Command::CancelMove { group: group.into() }).await
@@ -414,9 +456,19 @@ impl Engine {
         lock(&self.core).nodes()
     }
 
-    /// The cluster database this engine runs on.
-    pub fn database(&self) -> &Arc<ClusterDb> {
-        &self.db
+    /// The Raft members: node id → (peer address, voter?).
+    pub fn members(&self) -> BTreeMap<u64, (String, bool)> {
+        self.db.members()
+    }
+
+    /// The leader's node id, as this node knows it.
+    pub fn leader_id(&self) -> Option<u64> {
+        self.db.leader().map(|(id, _)| id)
+    }
+
+    /// Whether this node leads the cluster.
+    pub fn leads(&self) -> bool {
+        self.db.is_leader()
     }
 
     /// ResourceControl: the resource type first; `ERROR_INVALID_FUNCTION` from it (or a resource
@@ -538,6 +590,8 @@ struct Driver<H: Hosts, C: Clock> {
     internal: mpsc::UnboundedSender<Input>,
     wake: Option<Duration>,
     options: Options,
+    /// The revision the view holds, for consistent reads.
+    revision: watch::Sender<u64>,
 }
 
 impl<H: Hosts, C: Clock> Driver<H, C> {
@@ -606,7 +660,12 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
                     continue;
                 }
             };
-            let ready = lock(&self.core).step(self.clock.now(), input);
+            let (ready, revision) = {
+                let mut core = lock(&self.core);
+                let ready = core.step(self.clock.now(), input);
+                (ready, core.revision())
+            };
+            self.revision.send_if_modified(|r| std::mem::replace(r, revision) != revision);
             self.execute(ready);
         }
     }

@@ -22,4 +22,5 @@ pub mod seams;
 
 pub use core::{ControlOutput, Desired, GroupView, OpStatus, ResourceView};
 pub use driver::Engine;
+pub use halo_cluster::NodeRecord;
 pub use model::EngineError;

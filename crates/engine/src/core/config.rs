@@ -303,6 +303,22 @@ impl Core {
                 Ok(self.plan_move(group, to.as_deref(), *flags, reason)?.map_or(Plan::Nothing, Plan::Write))
             }
             Command::CancelMove { group } => Ok(self.plan_cancel(group)?.map_or(Plan::Nothing, Plan::Write)),
+            Command::SetNodePaused { node, paused, drain } => {
+                if !v.nodes.contains_key(node) {
+                    return Err(EngineError::new(
+                        Status::ERROR_CLUSTER_NODE_NOT_FOUND,
+                        format!("no node named {node} is in the cluster"),
+                    ));
+                }
+                let (revision, state) =
+                    v.node_states.get(node).cloned().map_or((None, Default::default()), |(r, s)| (Some(r), s));
+                let next = model::NodeStateDoc { paused: *paused, drain: *paused && *drain, ..state };
+                let key = keys::node_state(node);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), revision)],
+                    ops: vec![put(key, json(&next)?)],
+                }))
+            }
             Command::CreateNativeType { name, path, type_name, common } => {
                 model::check_name("resource type", name)?;
                 model::verify(&format!("type {name}"), &TYPE_COMMON, common)?;

@@ -141,6 +141,9 @@ impl Core {
                         ready
                             .events
                             .push(EventKind::NodeState { node: name.into(), state: node_state_name(&doc).into() });
+                        if name == self.node && doc.drain && !initial {
+                            self.drain(ready);
+                        }
                     }
                 }
                 Err(e) => self.bad_document(key, &e, ready),

@@ -182,6 +182,9 @@ pub enum Command {
     /// CancelClusterGroupOperation: stops a move that has not handed the group over yet; the
     /// group returns to its persistent state here.
     CancelMove { group: String },
+    /// PauseClusterNodeEx / ResumeClusterNodeEx: a paused node takes no groups; with `drain`,
+    /// it moves away every group it owns.
+    SetNodePaused { node: String, paused: bool, drain: bool },
 }
 
 /// What the core is told.

@@ -150,6 +150,32 @@ impl Core {
         self.handing.insert(group.to_string(), write);
     }
 
+    /// This node was paused with a drain: every group it owns (and is not already moving)
+    /// moves to the node placement picks for it. A group no node can take stays, and says so.
+    pub(super) fn drain(&mut self, ready: &mut Ready) {
+        let mine: Vec<String> = self
+            .view
+            .owners
+            .iter()
+            .filter(|(g, (_, o))| o.node == self.node && o.moving.is_none() && !self.handing.contains_key(*g))
+            .map(|(g, _)| g.clone())
+            .collect();
+        for group in mine {
+            match self.plan_move(&group, None, GroupMoveFlags::empty(), "drain") {
+                Ok(Some(request)) => {
+                    let write = self.write(request, ready);
+                    self.handing.insert(group, write);
+                }
+                Ok(None) => {}
+                Err(e) => ready.events.push(crate::events::EventKind::Log {
+                    resource: String::new(),
+                    level: "Warning".into(),
+                    message: format!("draining {}: group {group} stays: {e}", self.node),
+                }),
+            }
+        }
+    }
+
     /// The ownership record a move command writes, checked as MoveClusterGroupEx checks it:
     /// the group must be here and still, the destination a node that can take it, and no
     /// online resource locked unless the move ignores that.
