@@ -486,7 +486,9 @@ async fn a_native_plugin_type_is_declared_and_runs() {
     node.ok(&["resource", "online", "s", "--wait"]);
     node.ok(&["resource", "offline", "s", "--wait"]);
     let lines = std::fs::read_to_string(&record).unwrap();
-    assert!(lines.contains("online flags=0x0 inbuffer=0 checkpoints=2"), "{lines}");
+    // The input buffer is the property list carrying the group's epoch (ULARGE_INTEGER "Epoch":
+    // 44 bytes), halo's documented extension.
+    assert!(lines.contains("online flags=0x0 inbuffer=44 checkpoints=2"), "{lines}");
     assert!(lines.contains("offline destination=(none) flags=0x0"), "{lines}");
     // In use, it cannot go; a missing plug-in is refused up front.
     let out = node.cli(&["type", "delete", "sample"]);

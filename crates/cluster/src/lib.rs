@@ -454,9 +454,12 @@ impl ClusterDb {
         let transport = Arc::new(transport);
         let config = Config {
             cluster_name: "halo".into(),
-            heartbeat_interval: 100,
-            election_timeout_min: 300,
-            election_timeout_max: 600,
+            // Elections must end well inside one ownership lease (800 ms by default), so that a
+            // leader change — a frozen node waking up with a higher term forces one — does not
+            // cost the other nodes their leases.
+            heartbeat_interval: 50,
+            election_timeout_min: 150,
+            election_timeout_max: 300,
             ..Default::default()
         }
         .validate()

@@ -5,7 +5,7 @@
 use crate::Message;
 use crate::core::Grant;
 use halo_cluster::ClusterDb;
-use halo_engine::driver::LeaseWatch;
+use halo_engine::driver::{Lease, LeaseWatch};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ pub fn start(db: &Arc<ClusterDb>, node: &str) -> LeaseWatch {
     rx
 }
 
-async fn run(db: std::sync::Weak<ClusterDb>, node: String, lease: watch::Sender<Option<Instant>>) {
+async fn run(db: std::sync::Weak<ClusterDb>, node: String, lease: watch::Sender<Option<Lease>>) {
     let mut interval = DEFAULT_INTERVAL;
     let body = match serde_json::to_vec(&Message::Heartbeat { node: node.clone() }) {
         Ok(b) => b,
@@ -38,11 +38,11 @@ async fn run(db: std::sync::Weak<ClusterDb>, node: String, lease: watch::Sender<
         let answer = tokio::time::timeout(interval * 2, heartbeat(&db, body.clone())).await;
         drop(db);
         match answer {
-            Ok(Ok(Grant::Lease { lease_ms, interval_ms })) => {
+            Ok(Ok(Grant::Lease { lease_ms, interval_ms, revision })) => {
                 let until = sent + Duration::from_millis(lease_ms);
                 lease.send_if_modified(|held| {
-                    if held.is_none_or(|h| h < until) {
-                        *held = Some(until);
+                    if held.is_none_or(|h| h.until < until) {
+                        *held = Some(Lease { until, revision: revision.max(held.map_or(0, |h| h.revision)) });
                         true
                     } else {
                         false
@@ -67,7 +67,7 @@ async fn run(db: std::sync::Weak<ClusterDb>, node: String, lease: watch::Sender<
         }
         // Without a lease, ask again soon: a coordinator that just took office grants once a
         // quorum has confirmed it, which takes a round trip, not an interval.
-        let holding = lease.borrow().is_some_and(|until| until > Instant::now());
+        let holding = lease.borrow().is_some_and(|l| l.until > Instant::now());
         let next = if holding { interval } else { interval.min(Duration::from_millis(25)) };
         tokio::time::sleep_until(sent + next).await;
     }

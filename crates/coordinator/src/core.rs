@@ -50,6 +50,9 @@ pub enum Grant {
         lease_ms: u64,
         /// How often to send heartbeats, ms.
         interval_ms: u64,
+        /// The revision the node's view must reach before the lease counts (every ownership
+        /// change the coordinator had made by then).
+        revision: u64,
     },
     /// No lease: why.
     Refused(String),
@@ -68,8 +71,8 @@ pub enum Input {
     Confirmed { started: Time },
     /// A node's heartbeat; the answer goes back with `token`.
     Heartbeat { token: u64, node: String },
-    /// The outcome of a write.
-    Written { write: u64, applied: bool },
+    /// The outcome of a write: the revision it was applied at, if it was.
+    Written { write: u64, applied: Option<u64> },
     /// Time passed.
     Tick,
 }
@@ -106,8 +109,10 @@ pub struct Coordinator {
     owners: BTreeMap<String, (u64, OwnerDoc)>,
     leading_since: Option<Time>,
     confirmed: Option<Time>,
-    /// Writes in flight: id → the key they write.
-    inflight: BTreeMap<u64, String>,
+    /// Writes in flight: id → the key they write, and the node a failover takes a group from.
+    inflight: BTreeMap<u64, (String, Option<String>)>,
+    /// The latest revision this coordinator knows of (its feed, or its own applied writes).
+    revision: u64,
     next_write: u64,
 }
 
@@ -159,6 +164,7 @@ impl Coordinator {
                 }
             }
             Input::Change { revision, ops } => {
+                self.revision = self.revision.max(revision);
                 for op in ops {
                     match op {
                         Op::Put { key, value } => self.put(&key, revision, &value),
@@ -190,9 +196,12 @@ impl Coordinator {
                 let grant = self.heartbeat(now, &node);
                 ready.grants.push((token, grant));
             }
-            Input::Written { write, .. } => {
+            Input::Written { write, applied } => {
                 // Applied or not, the feed brings the truth; the key may be written again.
                 self.inflight.remove(&write);
+                if let Some(r) = applied {
+                    self.revision = self.revision.max(r);
+                }
             }
             Input::Tick => {}
         }
@@ -216,10 +225,19 @@ impl Coordinator {
         if !confirmed {
             return Grant::Refused("leadership not confirmed by a quorum yet".into());
         }
+        // A node whose groups are being given away gets no lease until that write is applied
+        // (and its revision is in the grant).
+        if self.inflight.values().any(|(_, from)| from.as_deref() == Some(node)) {
+            return Grant::Refused(format!("groups of {node} are being failed over"));
+        }
+        let Some(entry) = self.nodes.get_mut(node) else {
+            return Grant::Refused(format!("node {node} is not in the cluster"));
+        };
         entry.last_grant = Some(now);
         Grant::Lease {
             lease_ms: u64::try_from(self.lease().as_millis()).unwrap_or(u64::MAX),
             interval_ms: u64::from(self.props.heartbeat_interval),
+            revision: self.revision,
         }
     }
 
@@ -240,7 +258,7 @@ impl Coordinator {
                 continue;
             }
             let key = keys::node_state(name);
-            if self.inflight.values().any(|k| *k == key) {
+            if self.inflight.values().any(|(k, _)| *k == key) {
                 continue;
             }
             // A node never heard from and with nothing recorded is still joining.
@@ -264,6 +282,7 @@ impl Coordinator {
             if let Ok(value) = serde_json::to_vec(&doc) {
                 self.write(
                     key.clone(),
+                    None,
                     Request {
                         compare: vec![Compare { key: key.clone(), revision }],
                         ops: vec![Op::Put { key, value }],
@@ -289,7 +308,7 @@ impl Coordinator {
         let mut placed: Vec<(String, String, Vec<String>)> = self.placed();
         for (_, group) in order {
             let key = keys::owner(&group);
-            if self.inflight.values().any(|k| *k == key) {
+            if self.inflight.values().any(|(k, _)| *k == key) {
                 continue;
             }
             let owner = self.owners.get(&group).cloned();
@@ -328,6 +347,7 @@ impl Coordinator {
             if let Ok(value) = serde_json::to_vec(&next) {
                 self.write(
                     key.clone(),
+                    Some(from.clone()),
                     Request {
                         compare: vec![Compare { key: key.clone(), revision }],
                         ops: vec![Op::Put { key, value }],
@@ -392,10 +412,10 @@ impl Coordinator {
         Some(now + Duration::from_millis(u64::from(self.props.heartbeat_interval) / 2).max(Duration::from_millis(10)))
     }
 
-    fn write(&mut self, key: String, request: Request, ready: &mut Ready) {
+    fn write(&mut self, key: String, from: Option<String>, request: Request, ready: &mut Ready) {
         let id = self.next_write;
         self.next_write += 1;
-        self.inflight.insert(id, key);
+        self.inflight.insert(id, (key, from));
         ready.writes.push((id, request));
     }
 

@@ -18,7 +18,7 @@ pub const CONFIRM_EVERY: Duration = Duration::from_millis(100);
 enum Event {
     Heartbeat { node: String, reply: oneshot::Sender<Grant> },
     Confirmed { started: Instant },
-    Written { write: u64, applied: bool },
+    Written { write: u64, applied: Option<u64> },
 }
 
 /// Answers the peer channel's app messages by handing them to the loop.
@@ -150,10 +150,11 @@ impl Driver {
             let back = self.events.clone();
             tokio::spawn(async move {
                 let applied = match db.write(request).await {
-                    Ok(r) => matches!(r, Response::Applied { .. }),
+                    Ok(Response::Applied { revision }) => Some(revision),
+                    Ok(Response::Conflict { .. }) => None,
                     Err(e) => {
                         tracing::warn!(error = %e, "a coordinator write failed");
-                        false
+                        None
                     }
                 };
                 let _ = back.send(Event::Written { write, applied });

@@ -28,13 +28,24 @@ pub const HOST_LEASE_RENEWAL: Duration = Duration::from_secs(1);
 /// How long before the ownership lease ends the engine takes its groups down, so that they are
 /// down before the hosts' deadline (the lease's end) and well before any other node may start
 /// them.
-pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(150);
+pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(100);
 /// Finished operations kept readable; pending ones are never dropped.
 const FINISHED_OPERATIONS_KEPT: usize = 10_000;
 
-/// The ownership lease as the engine receives it: the instant it ends, `None` while none is
-/// held. The cluster's coordinator grants it (see the `halo-coordinator` crate).
-pub type LeaseWatch = watch::Receiver<Option<tokio::time::Instant>>;
+/// An ownership lease, as the coordinator granted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// When it ends, on this node's clock.
+    pub until: tokio::time::Instant,
+    /// The database revision the coordinator had reached when it granted it: the lease counts
+    /// only once this node's view has caught up with it, so that a node waking from a freeze
+    /// does not run groups its stale view still calls its own.
+    pub revision: u64,
+}
+
+/// The ownership lease as the engine receives it (`None` while none is held). The cluster's
+/// coordinator grants it (see the `halo-coordinator` crate).
+pub type LeaseWatch = watch::Receiver<Option<Lease>>;
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -52,7 +63,7 @@ impl Options {
     /// get [`MAX_HOST_LEASE`] at a time, renewed from the loop.
     pub fn standalone() -> Options {
         let forever = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400);
-        let (tx, lease) = watch::channel(Some(forever));
+        let (tx, lease) = watch::channel(Some(Lease { until: forever, revision: 0 }));
         // The sender may go: the receiver keeps the last value.
         drop(tx);
         Options { lease, stop_margin: DEFAULT_STOP_MARGIN }
@@ -158,7 +169,7 @@ impl Engine {
         let mut first =
             core.step(clock.now(), Input::Loaded { revision: snapshot.revision, records: snapshot.records });
         let lease = *options.lease.borrow();
-        first.merge(core.step(clock.now(), Input::Lease { until: core_time(&clock, lease, options.stop_margin) }));
+        first.merge(core.step(clock.now(), lease_input(&clock, lease, options.stop_margin)));
         let core = Arc::new(Mutex::new(core));
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let operations = Arc::new(Mutex::new(OperationTable::default()));
@@ -540,6 +551,11 @@ fn stop_at(until: Option<tokio::time::Instant>, margin: Duration) -> Option<toki
     until.map(|u| (u.checked_sub(margin).unwrap_or(u) + Duration::from_millis(1)).min(cap))
 }
 
+/// The core's input for a lease.
+fn lease_input<C: Clock>(clock: &C, lease: Option<Lease>, margin: Duration) -> Input {
+    Input::Lease { until: core_time(clock, lease.map(|l| l.until), margin), revision: lease.map_or(0, |l| l.revision) }
+}
+
 /// The core's time for the lease's end, `margin` early (`None`: no lease).
 fn core_time<C: Clock>(clock: &C, until: Option<tokio::time::Instant>, margin: Duration) -> Option<Duration> {
     let until = until?;
@@ -607,7 +623,7 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
         renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut lease = self.options.lease.clone();
         let mut lease_open = true;
-        let mut lease_stop = stop_at(*lease.borrow(), self.options.stop_margin);
+        let mut lease_stop = stop_at(lease.borrow().map(|l| l.until), self.options.stop_margin);
         loop {
             // A far wake-up (a lease that does not end) is looked at hourly instead.
             let wake = self.wake.map(|w| self.clock.deadline(w.min(self.clock.now() + Duration::from_secs(3600))));
@@ -649,13 +665,13 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
                         lease_open = false;
                         continue;
                     }
-                    let until = *lease.borrow_and_update();
-                    lease_stop = stop_at(until, self.options.stop_margin);
-                    self.renew_hosts(until);
-                    Input::Lease { until: core_time(&self.clock, until, self.options.stop_margin) }
+                    let granted = *lease.borrow_and_update();
+                    lease_stop = stop_at(granted.map(|l| l.until), self.options.stop_margin);
+                    self.renew_hosts(granted.map(|l| l.until));
+                    lease_input(&self.clock, granted, self.options.stop_margin)
                 }
                 _ = renewal.tick() => {
-                    let until = *lease.borrow();
+                    let until = lease.borrow().map(|l| l.until);
                     self.renew_hosts(until);
                     continue;
                 }

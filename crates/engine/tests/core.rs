@@ -79,7 +79,7 @@ impl Harness {
     fn load(&mut self) -> Ready {
         self.core = Core::new("n1");
         // The node holds its ownership lease for longer than any scenario runs.
-        let _ = self.core.step(self.now, Input::Lease { until: Some(Duration::from_secs(1 << 40)) });
+        let _ = self.core.step(self.now, Input::Lease { until: Some(Duration::from_secs(1 << 40)), revision: 0 });
         let input = Input::Loaded { revision: self.revision, records: self.records.clone() };
         self.step(input)
     }

@@ -89,7 +89,7 @@ fn describe(input: &Input) -> String {
         }
         Input::Host(e) => format!("host {e:?}"),
         Input::Loaded { revision, records } => format!("loaded revision={revision} keys={}", records.len()),
-        Input::Lease { until } => format!("lease until={until:?}"),
+        Input::Lease { until, revision } => format!("lease until={until:?} revision={revision}"),
         Input::Change { revision, ops } => {
             let keys: Vec<String> = ops
                 .iter()
@@ -341,7 +341,7 @@ impl Sim {
         let (revision, records) = self.db.snapshot();
         self.checker.on_loaded(&records);
         // One node, its own coordinator: it holds its ownership lease for the whole run.
-        self.step(Input::Lease { until: Some(self.end + Duration::from_secs(3600)) })?;
+        self.step(Input::Lease { until: Some(self.end + Duration::from_secs(3600)), revision: 0 })?;
         self.step(Input::Loaded { revision, records })
     }
 

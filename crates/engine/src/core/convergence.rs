@@ -44,7 +44,7 @@ impl Core {
         match (r.state, up) {
             (ResourceState::Offline | ResourceState::Failed, true) => {
                 let call = if r.open == Opened::Open {
-                    Call::Online { flags: self.arrival_flags(r), input: Vec::new() }
+                    Call::Online { flags: self.arrival_flags(r), input: self.epoch_input(&r.doc.group) }
                 } else {
                     Call::Open(halo_host::client::OpenSpec {
                         id,
@@ -108,7 +108,7 @@ impl Core {
                             destination: Some(m.to.clone()),
                             flags: OfflineFlags::from_bits_truncate(m.offline_flags)
                                 | OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE,
-                            input: Vec::new(),
+                            input: self.epoch_input(&r.doc.group),
                         },
                         // The lease is lost or the group is someone else's: nothing of it may
                         // keep running here, and there is no time for a graceful offline.
@@ -117,7 +117,7 @@ impl Core {
                 } else if r.terminate_next {
                     Call::Terminate
                 } else {
-                    Call::Offline { destination: None, flags, input: Vec::new() }
+                    Call::Offline { destination: None, flags, input: self.epoch_input(&r.doc.group) }
                 };
                 if let Some(r) = self.view.resources.get_mut(name) {
                     r.busy = true;

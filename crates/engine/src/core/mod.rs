@@ -209,7 +209,7 @@ pub enum Input {
     /// The ownership lease this node holds now runs until `until` (`None`: it holds none).
     /// Groups run here only while it holds one. The driver steps the core (with any input, a
     /// [`Input::Tick`] at least) when `until` passes.
-    Lease { until: Option<Time> },
+    Lease { until: Option<Time>, revision: u64 },
     /// Time passed (the wake-up asked for, or any other reason to look again).
     Tick,
 }
@@ -339,10 +339,15 @@ pub struct Core {
     shutting_down: bool,
     /// Until when this node holds its ownership lease.
     lease_until: Option<Time>,
+    /// The revision the view must reach before the lease counts.
+    lease_revision: u64,
     /// Whether the lease was held when last looked at.
     lease_seen: bool,
     /// Groups whose ownership write (hand-over, return, failover) is in flight, with its id.
     handing: BTreeMap<String, WriteId>,
+    /// Groups that came online here after arriving, with the epoch they arrived at: a move's
+    /// return-on-error no longer applies to them.
+    settled: BTreeMap<String, u64>,
     /// The next write id.
     next_write: WriteId,
 }
@@ -363,8 +368,10 @@ impl Core {
             waiting: BTreeSet::new(),
             shutting_down: false,
             lease_until: None,
+            lease_revision: 0,
             lease_seen: false,
             handing: BTreeMap::new(),
+            settled: BTreeMap::new(),
             next_write: 1,
         }
     }
@@ -391,7 +398,7 @@ impl Core {
             Input::Opened { id, result } => self.on_opened(now, id, result, &mut ready),
             Input::CallFailed { id, call, error } => self.on_call_failed(now, id, call, error, &mut ready),
             Input::Controlled { token, result } => self.on_controlled(token, result, &mut ready),
-            Input::Lease { until } => self.on_lease(now, until),
+            Input::Lease { until, revision } => self.on_lease(now, until, revision),
             Input::Tick => {}
         }
         self.finish(now, &mut ready);

@@ -26,15 +26,18 @@ impl Core {
     }
 
     /// The lease changed.
-    pub(super) fn on_lease(&mut self, now: Time, until: Option<Time>) {
+    pub(super) fn on_lease(&mut self, now: Time, until: Option<Time>, revision: u64) {
         self.lease_until = until;
+        self.lease_revision = revision;
         self.check_lease(now);
     }
 
     /// Whether the lease is held at `now`; when that changed, every group owned here is looked
     /// at again (to start, or to stop).
     pub(super) fn check_lease(&mut self, now: Time) {
-        let held = self.lease_until.is_some_and(|t| t > now);
+        // A lease granted after the view's revision counts only once the view has caught up:
+        // the grant may follow a write that gave this node's groups away.
+        let held = self.lease_until.is_some_and(|t| t > now) && self.view.revision >= self.lease_revision;
         if held != self.lease_seen {
             self.lease_seen = held;
             let mine: Vec<String> =
@@ -64,8 +67,18 @@ impl Core {
         }
     }
 
-    /// After a group's members changed: hand it over once a move has taken it down, send it
-    /// back after a failed move with return-on-error, and forget the way back once it is up.
+    /// The input buffer of an OnlineV2 or OfflineV2 call: a property list holding the group's
+    /// epoch as the ULARGE_INTEGER `Epoch` (halo's documented extension; a resource that keeps
+    /// the highest epoch it saw can refuse a caller with an older one).
+    pub(super) fn epoch_input(&self, group: &str) -> Vec<u8> {
+        resapi::PropertyList::new()
+            .with("Epoch", resapi::ValueData::ULargeInteger(self.view.epoch_of(group)))
+            .encode()
+            .unwrap_or_default()
+    }
+
+    /// After a group's members changed: hand it over once a move has taken it down, and send it
+    /// back after a move with return-on-error if it fails before it was ever up here.
     pub(super) fn ownership_duties(&mut self, group: &str, ready: &mut Ready) {
         if self.handing.contains_key(group) {
             return;
@@ -85,8 +98,15 @@ impl Core {
             let return_to = m.return_on_error.then(|| self.node.clone());
             Some(OwnerDoc { node: m.to.clone(), moving: None, online_flags: m.online_flags, return_to })
         } else if let Some(source) = &owner.return_to {
+            if g.state == GroupState::Online {
+                // Arrived and up: the move succeeded, a later failure is an ordinary one. (Kept
+                // here rather than written, so that the epoch changes only with the owner.)
+                self.settled.insert(group.to_string(), revision);
+                return;
+            }
             let failed = members.iter().any(|r| r.state == ResourceState::Failed && !r.busy);
-            if failed && self.view.place(group, &[self.node.as_str()]).is_some() {
+            let settled = self.settled.get(group) == Some(&revision);
+            if failed && !settled && self.view.place(group, &[self.node.as_str()]).is_some() {
                 // It could not come online here: back to where it came from.
                 Some(OwnerDoc {
                     moving: Some(MoveDoc {
@@ -98,8 +118,6 @@ impl Core {
                     }),
                     ..owner.clone()
                 })
-            } else if g.state == GroupState::Online {
-                Some(OwnerDoc { return_to: None, online_flags: 0, ..owner.clone() })
             } else {
                 None
             }

@@ -1,0 +1,332 @@
+//! Three real `halo node run` processes on loopback: they form a cluster, a move carries its
+//! destination and flags to the resource, SIGKILL of the owner fails the group over, and an
+//! owner frozen with SIGSTOP has its resource stopped by its host before any other node starts
+//! it, then rejoins cleanly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic on setup failures
+
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const HALO: &str = env!("CARGO_BIN_EXE_halo");
+
+struct Node {
+    name: String,
+    child: Child,
+    endpoint: String,
+    peer: String,
+    dir: PathBuf,
+}
+
+impl Node {
+    fn start(dir: &Path, name: &str, join: Option<&str>) -> Node {
+        let data = dir.join(name);
+        let mut cmd = Command::new(HALO);
+        cmd.args([
+            "node",
+            "run",
+            "--name",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--peer-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data);
+        if let Some(j) = join {
+            cmd.args(["--join", j]);
+        }
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut endpoint = String::new();
+        let mut peer = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split_once("listening on ").map(|(_, r)| r.to_string()) {
+                endpoint = rest;
+            } else if let Some(rest) = line.split_once("peers on ").map(|(_, r)| r.to_string()) {
+                peer = rest;
+                break;
+            }
+        }
+        assert!(!endpoint.is_empty() && !peer.is_empty(), "node {name} did not start; see {name}.log");
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node { name: name.into(), child, endpoint, peer, dir: data }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(HALO).arg("--endpoint").arg(&self.endpoint).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "halo {args:?} on {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` (a condition on other processes, which cannot be awaited) until it holds.
+fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn three(dir: &Path) -> Vec<Node> {
+    let first = Node::start(dir, "n1", None);
+    let peer = first.peer.clone();
+    let mut nodes = vec![first];
+    nodes.push(Node::start(dir, "n2", Some(&peer)));
+    nodes.push(Node::start(dir, "n3", Some(&peer)));
+    until("three voters, all Up", Duration::from_secs(30), || {
+        let list = nodes[0].json(&["node", "list"]);
+        let up = list.as_array()?.iter().filter(|n| n["state"] == "Up" && n["role"] == "voter").count();
+        (up == 3).then_some(())
+    });
+    nodes
+}
+
+/// The group's owner and epoch as node `n` sees them.
+fn owner(n: &Node, group: &str) -> (String, u64) {
+    let g = n.json(&["group", "show", group]);
+    (g["owner"].as_str().unwrap_or("").to_string(), g["epoch"].as_u64().unwrap_or(0))
+}
+
+/// A script resource that appends each call, with its destination, flags and epoch, to `record`.
+fn recording_script(dir: &Path, record: &Path) -> String {
+    let path = dir.join("recorder.sh");
+    let state = dir.join("recorder.up");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$1 dest=$HALO_DESTINATION_NODE flags=$HALO_OFFLINE_FLAGS$HALO_ONLINE_FLAGS names=$HALO_OFFLINE_FLAG_NAMES$HALO_ONLINE_FLAG_NAMES epoch=$HALO_EPOCH\" >> {record}\ncase \"$1\" in\n  online) touch {state} ;;\n  offline|terminate) rm -f {state} ;;\n  looks-alive|is-alive) test -f {state} ;;\nesac\n",
+            record = record.display(),
+            state = state.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+fn lines_after(record: &Path, skip: usize) -> Vec<String> {
+    std::fs::read_to_string(record).unwrap_or_default().lines().skip(skip).map(str::to_string).collect()
+}
+
+#[test]
+fn a_move_carries_its_destination_and_flags_and_the_epoch_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(dir.path());
+    let record = dir.path().join("record");
+    let script = recording_script(dir.path(), &record);
+    // Created through n2: the group belongs to n2.
+    nodes[1].ok(&["group", "create", "g"]);
+    nodes[1].ok(&[
+        "resource",
+        "create",
+        "rec",
+        "--group",
+        "g",
+        "--type",
+        "script",
+        "--set",
+        &format!("ScriptPath={script}"),
+    ]);
+    // Asked of n1, answered by the owner (the request is redirected there).
+    nodes[0].ok(&["group", "online", "g", "--wait"]);
+    let (first_owner, epoch0) = owner(&nodes[0], "g");
+    assert_eq!(first_owner, "n2");
+
+    // Move to n3, coming back on error.
+    let seen = lines_after(&record, 0).len();
+    nodes[0].ok(&["group", "move", "g", "--node", "n3", "--return-on-error", "--wait", "--timeout", "30s"]);
+    let (to, epoch1) = owner(&nodes[0], "g");
+    assert_eq!(to, "n3");
+    assert!(epoch1 > epoch0, "the epoch grows with the move: {epoch0} -> {epoch1}");
+    let calls = lines_after(&record, seen);
+    let epoch_of = |line: &str| line.rsplit_once("epoch=").and_then(|(_, e)| e.parse::<u64>().ok()).unwrap();
+    let offline = calls.iter().find(|l| l.starts_with("offline")).expect("an offline on the source");
+    assert!(
+        offline.starts_with(
+            "offline dest=n3 flags=0x42 names=RETURN_TO_SOURCE_NODE_ON_ERROR|DO_NOT_UPDATE_PERSISTENT_STATE epoch="
+        ),
+        "{offline}"
+    );
+    // The source goes down at the epoch of the record that started the move; the destination
+    // comes up at the epoch of the record that handed the group over.
+    assert!(epoch0 < epoch_of(offline) && epoch_of(offline) < epoch1, "{epoch0} {offline} {epoch1}");
+    let online = calls.iter().find(|l| l.starts_with("online")).expect("an online on the destination");
+    assert_eq!(*online, format!("online dest= flags=0x4 names=RETURN_TO_SOURCE_NODE_ON_ERROR epoch={epoch1}"));
+
+    // Placement picks the destination; QUEUE_ENABLED and IGNORE_RESOURCE_STATUS reach the DLL.
+    let seen = lines_after(&record, 0).len();
+    let accepted = nodes[2].json(&["group", "move", "g", "--queue", "--ignore-locked"]);
+    let to = accepted["group"]["moving_to"].as_str().unwrap().to_string();
+    assert_ne!(to, "n3");
+    until("the group settles on its new owner", Duration::from_secs(30), || {
+        let calls = lines_after(&record, seen);
+        calls.iter().any(|l| l.starts_with("online")).then_some(())
+    });
+    let calls = lines_after(&record, seen);
+    assert!(
+        calls.iter().any(|l| l.starts_with(&format!(
+            "offline dest={to} flags=0x45 names=IGNORE_RESOURCE_STATUS|QUEUE_ENABLED|DO_NOT_UPDATE_PERSISTENT_STATE"
+        ))),
+        "{calls:?}"
+    );
+    assert!(calls.iter().any(|l| l.starts_with("online dest= flags=0x2 names=IGNORE_RESOURCE_STATUS")), "{calls:?}");
+
+    // A bad destination is refused and changes nothing.
+    let out = nodes[0].cli(&["group", "move", "g", "--node", "nowhere"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_NODE_NOT_FOUND"), "{out:?}");
+    assert_eq!(owner(&nodes[0], "g").0, to);
+}
+
+#[test]
+fn the_owners_death_fails_the_group_over_and_no_two_nodes_run_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = three(dir.path());
+    let mark = common::unique_mark("failover");
+    nodes[0].ok(&["group", "create", "g"]);
+    nodes[0].ok(&[
+        "resource",
+        "create",
+        "sleeper",
+        "--group",
+        "g",
+        "--type",
+        "process",
+        "--set",
+        "Command=/bin/sleep",
+        "--set",
+        "Arguments=600",
+        "--set",
+        &format!("Environment=MARK={mark}"),
+    ]);
+    nodes[0].ok(&["group", "online", "g", "--wait"]);
+    assert_eq!(common::wait_marked("sleep", &mark, 1), 1);
+    let (_, epoch0) = owner(&nodes[1], "g");
+
+    // SIGKILL of the owner (n1, which also leads): the others elect a leader, wait out n1's
+    // lease, and start the group on one of them — never while n1's copy could still run.
+    let killed = Instant::now();
+    nix::sys::signal::kill(nodes[0].pid(), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = nodes[0].child.wait();
+    let mut most = 0;
+    let new_owner = until("the group online elsewhere", Duration::from_secs(30), || {
+        most = most.max(common::count_marked("sleep", &mark));
+        let (o, _) = owner(&nodes[1], "g");
+        if o == "n1" {
+            return None;
+        }
+        let on = nodes.iter().find(|n| n.name == o)?;
+        let g = on.json(&["group", "show", "g"]);
+        (g["state"] == "Online").then_some(o)
+    });
+    let took = killed.elapsed();
+    assert!(most <= 1, "two copies ran at once");
+    assert_eq!(common::count_marked("sleep", &mark), 1);
+    let (_, epoch1) = owner(&nodes[1], "g");
+    assert!(epoch1 > epoch0);
+    eprintln!("failover to {new_owner} took {took:?}");
+    let list = nodes[1].json(&["node", "list"]);
+    let n1 = list.as_array().unwrap().iter().find(|n| n["name"] == "n1").unwrap();
+    assert_eq!(n1["state"], "Down");
+}
+
+#[test]
+fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(dir.path());
+    let log = dir.path().join("starts");
+    nodes[1].ok(&["group", "create", "g"]);
+    let script = format!("echo \"$(date +%s%N) $$\" >> {}; exec sleep 600", log.display());
+    nodes[1].ok(&[
+        "resource",
+        "create",
+        "sleeper",
+        "--group",
+        "g",
+        "--type",
+        "process",
+        "--set",
+        "Command=/bin/sh",
+        "--set",
+        &format!("Arguments=-c '{script}'"),
+    ]);
+    nodes[1].ok(&["group", "online", "g", "--wait"]);
+    // Online means started; the first line follows as soon as the shell runs.
+    let first: i32 = until("the first start is logged", Duration::from_secs(10), || {
+        lines_after(&log, 0).first()?.split(' ').nth(1)?.parse().ok()
+    });
+    let running = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+    assert!(running(first));
+
+    // SIGSTOP the owner's daemon: its host (a separate process) stops the resource when the
+    // lease ends; only after that may another node start it.
+    nix::sys::signal::kill(nodes[1].pid(), nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let frozen = Instant::now();
+    let stopped_at = until("the frozen owner's host stops the resource", Duration::from_secs(10), || {
+        (!running(first)).then(std::time::SystemTime::now)
+    });
+    let second = until("another node starts the group", Duration::from_secs(30), || {
+        let lines = lines_after(&log, 1);
+        let line = lines.first()?.clone();
+        let mut parts = line.split(' ');
+        let at: u128 = parts.next()?.parse().ok()?;
+        Some(at)
+    });
+    let stopped_ns = stopped_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    assert!(second > stopped_ns, "the second copy started before the first had stopped");
+    eprintln!("stopped {:?} after the freeze", frozen.elapsed());
+
+    // Thawed, n2 learns it no longer owns the group, runs nothing of it, and is Up again.
+    nix::sys::signal::kill(nodes[1].pid(), nix::sys::signal::Signal::SIGCONT).unwrap();
+    until("n2 is Up again", Duration::from_secs(30), || {
+        let list = nodes[0].json(&["node", "list"]);
+        list.as_array()?.iter().any(|n| n["name"] == "n2" && n["state"] == "Up").then_some(())
+    });
+    let (o, _) = owner(&nodes[1], "g");
+    assert_ne!(o, "n2");
+    assert!(!running(first));
+    assert_eq!(lines_after(&log, 0).len(), 2, "started exactly twice: once per owner");
+    let _ = &nodes[2].dir;
+}
