@@ -89,9 +89,15 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// A three-node cluster on loopback in one command: a web server moves and fails over
+    /// while you watch; Ctrl-C stops and removes everything.
+    Demo(crate::demo::Demo),
     /// Run a resource host on stdin/stdout (started by the node daemon, not by hand).
     #[command(hide = true)]
     Host,
+    /// The demo's web server (run by `halo demo` as a resource).
+    #[command(hide = true)]
+    DemoWeb(crate::demo::DemoWeb),
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +333,9 @@ enum TypeCmd {
 enum BenchWhat {
     /// The resource host: call round trip, polling CPU and memory, OCF overhead.
     Host(crate::bench::HostBench),
+    /// A three-node cluster: failover after SIGKILL (p50/p99), move overhead, false failovers
+    /// with both cores busy, and a drain.
+    Cluster(crate::bench_cluster::ClusterBench),
     /// A node daemon: apply → online for dummy and OCF resources, status reads, memory.
     Node(crate::bench::NodeBench),
 }
@@ -415,6 +424,9 @@ pub fn run() -> ExitCode {
         Some(Command::Node { what: NodeCmd::Run(run) }) => run.run(),
         Some(Command::Bench { what: BenchWhat::Host(bench) }) => bench.run(),
         Some(Command::Bench { what: BenchWhat::Node(bench) }) => bench.run(),
+        Some(Command::Bench { what: BenchWhat::Cluster(bench) }) => bench.run(),
+        Some(Command::Demo(demo)) => demo.run(),
+        Some(Command::DemoWeb(web)) => web.run(),
         Some(Command::Explain { kind, value }) => {
             explain(kind, &value).map(|t| println!("{t}")).map_err(|e| anyhow::anyhow!(e))
         }
@@ -609,6 +621,8 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
         Command::Events { follow, after } => events(endpoint, output, follow, after).await?,
         Command::Apply { file, dry_run, prune } => crate::apply::apply_file(endpoint, &file, dry_run, prune).await?,
         Command::Host
+        | Command::Demo(_)
+        | Command::DemoWeb(_)
         | Command::Explain { .. }
         | Command::Bench { .. }
         | Command::Completions { .. }

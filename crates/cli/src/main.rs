@@ -2,8 +2,11 @@
 
 mod apply;
 mod bench;
+mod bench_cluster;
 mod cli;
 mod client;
+mod demo;
+mod local;
 mod node;
 
 fn main() -> std::process::ExitCode {

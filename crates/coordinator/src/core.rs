@@ -61,8 +61,8 @@ pub enum Grant {
 /// What the coordinator is told.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// The whole database (at start, and after the feed was lost).
-    Loaded { records: BTreeMap<String, Record> },
+    /// The whole database at `revision` (at start, and after the feed was lost).
+    Loaded { revision: u64, records: BTreeMap<String, Record> },
     /// One applied log entry.
     Change { revision: u64, ops: Vec<Op> },
     /// This node began (`true`) or stopped leading.
@@ -90,6 +90,17 @@ pub struct Ready {
     pub notes: Vec<String>,
 }
 
+/// A write this coordinator made, until its change is in the view.
+#[derive(Debug, Clone)]
+struct Inflight {
+    /// The key it writes.
+    key: String,
+    /// For a failover: the node it takes the group from.
+    from: Option<String>,
+    /// The revision it was applied at, once known.
+    applied: Option<u64>,
+}
+
 #[derive(Debug, Default, Clone)]
 struct NodeEntry {
     record: Option<NodeRecord>,
@@ -109,10 +120,12 @@ pub struct Coordinator {
     owners: BTreeMap<String, (u64, OwnerDoc)>,
     leading_since: Option<Time>,
     confirmed: Option<Time>,
-    /// Writes in flight: id → the key they write, and the node a failover takes a group from.
-    inflight: BTreeMap<u64, (String, Option<String>)>,
+    /// Writes in flight, until the feed shows them (or they fail).
+    inflight: BTreeMap<u64, Inflight>,
     /// The latest revision this coordinator knows of (its feed, or its own applied writes).
     revision: u64,
+    /// The revision its view (the feed) has reached.
+    view_revision: u64,
     next_write: u64,
 }
 
@@ -142,8 +155,10 @@ impl Coordinator {
     pub fn step(&mut self, now: Time, input: Input) -> Ready {
         let mut ready = Ready::default();
         match input {
-            Input::Loaded { records } => {
+            Input::Loaded { revision, records } => {
                 *self = Coordinator {
+                    revision: self.revision.max(revision),
+                    view_revision: revision,
                     leading_since: self.leading_since,
                     confirmed: self.confirmed,
                     next_write: self.next_write,
@@ -165,6 +180,10 @@ impl Coordinator {
             }
             Input::Change { revision, ops } => {
                 self.revision = self.revision.max(revision);
+                self.view_revision = self.view_revision.max(revision);
+                // A write of its own stays in flight until the view holds it, so that it is not
+                // made twice from a view that does not show it yet.
+                self.inflight.retain(|_, w| w.applied.is_none_or(|a| a > revision));
                 for op in ops {
                     match op {
                         Op::Put { key, value } => self.put(&key, revision, &value),
@@ -196,13 +215,19 @@ impl Coordinator {
                 let grant = self.heartbeat(now, &node);
                 ready.grants.push((token, grant));
             }
-            Input::Written { write, applied } => {
-                // Applied or not, the feed brings the truth; the key may be written again.
-                self.inflight.remove(&write);
-                if let Some(r) = applied {
+            Input::Written { write, applied } => match applied {
+                // Applied: it ends when the feed brings it.
+                Some(r) if r > self.view_revision => {
+                    if let Some(w) = self.inflight.get_mut(&write) {
+                        w.applied = Some(r);
+                    }
                     self.revision = self.revision.max(r);
                 }
-            }
+                // Refused, failed, or already in the view: the key may be written again.
+                _ => {
+                    self.inflight.remove(&write);
+                }
+            },
             Input::Tick => {}
         }
         if self.leading_since.is_some() {
@@ -227,7 +252,7 @@ impl Coordinator {
         }
         // A node whose groups are being given away gets no lease until that write is applied
         // (and its revision is in the grant).
-        if self.inflight.values().any(|(_, from)| from.as_deref() == Some(node)) {
+        if self.inflight.values().any(|w| w.applied.is_none() && w.from.as_deref() == Some(node)) {
             return Grant::Refused(format!("groups of {node} are being failed over"));
         }
         let Some(entry) = self.nodes.get_mut(node) else {
@@ -258,7 +283,7 @@ impl Coordinator {
                 continue;
             }
             let key = keys::node_state(name);
-            if self.inflight.values().any(|(k, _)| *k == key) {
+            if self.inflight.values().any(|w| w.key == key) {
                 continue;
             }
             // A node never heard from and with nothing recorded is still joining.
@@ -308,7 +333,7 @@ impl Coordinator {
         let mut placed: Vec<(String, String, Vec<String>)> = self.placed();
         for (_, group) in order {
             let key = keys::owner(&group);
-            if self.inflight.values().any(|(k, _)| *k == key) {
+            if self.inflight.values().any(|w| w.key == key) {
                 continue;
             }
             let owner = self.owners.get(&group).cloned();
@@ -415,7 +440,7 @@ impl Coordinator {
     fn write(&mut self, key: String, from: Option<String>, request: Request, ready: &mut Ready) {
         let id = self.next_write;
         self.next_write += 1;
-        self.inflight.insert(id, (key, from));
+        self.inflight.insert(id, Inflight { key, from, applied: None });
         ready.writes.push((id, request));
     }
 

@@ -55,7 +55,7 @@ pub fn start(db: Arc<ClusterDb>) -> Result<(), ClusterError> {
     let feed = db.watch(snapshot.revision)?;
     let origin = Instant::now();
     let mut core = Coordinator::new();
-    let first = core.step(Duration::ZERO, Input::Loaded { records: snapshot.records });
+    let first = core.step(Duration::ZERO, Input::Loaded { revision: snapshot.revision, records: snapshot.records });
     let driver = Driver { db, core, origin, events, replies: HashMap::new(), next_token: 0, wake: None };
     tokio::spawn(driver.run(first, feed, events_rx));
     Ok(())
@@ -113,7 +113,7 @@ impl Driver {
                         let Ok(snapshot) = self.db.snapshot() else { break };
                         let Ok(watch) = self.db.watch(snapshot.revision) else { break };
                         feed = watch;
-                        Input::Loaded { records: snapshot.records }
+                        Input::Loaded { revision: snapshot.revision, records: snapshot.records }
                     }
                     Err(_) => break,
                 },
