@@ -640,6 +640,16 @@ impl ClusterDb {
         Ok(response)
     }
 
+    /// Commits a transaction only through this node's own leadership: never forwarded. A
+    /// decision made by a leader (the coordinator's) must not be carried out by a successor that
+    /// did not make it; a deposed leader's write fails here ([`ClusterError::NotLeader`]).
+    pub async fn write_as_leader(&self, request: Request) -> Result<Response, ClusterError> {
+        if let Some(fatal) = self.health.fatal() {
+            return Err(fatal.error());
+        }
+        self.service().commit(request).await
+    }
+
     /// Runs `here` if this node leads; otherwise sends `message` to the leader, waiting (within
     /// [`FORWARD_DEADLINE`]) through elections and leader changes. A request whose delivery
     /// broke midway is not repeated: its outcome is unknown, and the caller is told so.

@@ -65,8 +65,11 @@ pub enum Input {
     Loaded { revision: u64, records: BTreeMap<String, Record> },
     /// One applied log entry.
     Change { revision: u64, ops: Vec<Op> },
-    /// This node began (`true`) or stopped leading.
-    Leadership { leading: bool },
+    /// This node began (`true`) or stopped leading, in Raft term `term`. Leading again in
+    /// another term is a new leadership (a deposed leader may be re-elected before it noticed
+    /// it had lost the office): what it knew of leases is forgotten and it waits a full lease
+    /// again.
+    Leadership { leading: bool, term: u64 },
     /// A quorum confirmed this node's leadership, in a round that began at `started`.
     Confirmed { started: Time },
     /// A node's heartbeat; the answer goes back with `token`.
@@ -119,6 +122,8 @@ pub struct Coordinator {
     resources: BTreeMap<String, (String, Vec<String>)>,
     owners: BTreeMap<String, (u64, OwnerDoc)>,
     leading_since: Option<Time>,
+    /// The Raft term of the current leadership.
+    term: u64,
     confirmed: Option<Time>,
     /// Writes in flight, until the feed shows them (or they fail).
     inflight: BTreeMap<u64, Inflight>,
@@ -160,6 +165,7 @@ impl Coordinator {
                     revision: self.revision.max(revision),
                     view_revision: revision,
                     leading_since: self.leading_since,
+                    term: self.term,
                     confirmed: self.confirmed,
                     next_write: self.next_write,
                     nodes: self
@@ -191,8 +197,9 @@ impl Coordinator {
                     }
                 }
             }
-            Input::Leadership { leading } => {
-                if leading && self.leading_since.is_none() {
+            Input::Leadership { leading, term } => {
+                if leading && (self.leading_since.is_none() || term != self.term) {
+                    self.term = term;
                     self.leading_since = Some(now);
                     self.confirmed = None;
                     // What this node heard while not leading says nothing of the leases the
@@ -231,11 +238,24 @@ impl Coordinator {
             Input::Tick => {}
         }
         if self.leading_since.is_some() {
-            self.node_states(now, &mut ready);
-            self.fail_over(now, &mut ready);
+            // Decisions need the same fresh confirmation as grants: a leader deposed without
+            // knowing it stops deciding within the window.
+            if self.confirmed_at(now) {
+                self.node_states(now, &mut ready);
+                self.fail_over(now, &mut ready);
+            }
             ready.wake = self.next_wake(now);
         }
         ready
+    }
+
+    /// Whether a quorum confirmed this node's leadership (in its current term) within
+    /// [`CONFIRM_WINDOW`] of `now`.
+    fn confirmed_at(&self, now: Time) -> bool {
+        match (self.leading_since, self.confirmed) {
+            (Some(since), Some(c)) => c >= since && now.saturating_sub(c) <= CONFIRM_WINDOW,
+            _ => false,
+        }
     }
 
     fn heartbeat(&mut self, now: Time, node: &str) -> Grant {
@@ -246,8 +266,8 @@ impl Coordinator {
             return Grant::Refused(format!("node {node} is not in the cluster"));
         };
         entry.last_heard = Some(now);
-        let confirmed = self.confirmed.is_some_and(|c| c >= since && now.saturating_sub(c) <= CONFIRM_WINDOW);
-        if !confirmed {
+        let _ = since;
+        if !self.confirmed_at(now) {
             return Grant::Refused("leadership not confirmed by a quorum yet".into());
         }
         // A node whose groups are being given away gets no lease until that write is applied

@@ -80,23 +80,25 @@ impl Driver {
         self.execute(first);
         let mut metrics = self.db.raft().metrics();
         let me = self.db.node_id();
-        let mut leading = false;
+        let mut leading = (false, 0);
         let mut confirming: Option<tokio::task::JoinHandle<()>> = None;
         loop {
+            // The term too: a leader deposed and re-elected between two looks is a new leader.
             let now_leading = {
                 let m = metrics.borrow_and_update();
-                m.state.is_leader() && m.current_leader == Some(me)
+                (m.state.is_leader() && m.current_leader == Some(me), m.current_term)
             };
-            if now_leading != leading {
+            if now_leading != leading && (now_leading.0 || leading.0) {
                 leading = now_leading;
-                tracing::info!(leading, "coordinator leadership changed");
+                let (leading, term) = leading;
+                tracing::info!(leading, term, "coordinator leadership changed");
                 if let Some(task) = confirming.take() {
                     task.abort();
                 }
                 if leading {
                     confirming = Some(tokio::spawn(confirm(self.db.clone(), self.events.clone())));
                 }
-                let ready = self.core.step(self.now(), Input::Leadership { leading });
+                let ready = self.core.step(self.now(), Input::Leadership { leading, term });
                 self.execute(ready);
             }
             let wake = self.wake.map(|w| self.origin + w);
@@ -149,7 +151,9 @@ impl Driver {
             let db = self.db.clone();
             let back = self.events.clone();
             tokio::spawn(async move {
-                let applied = match db.write(request).await {
+                // Only through this node's leadership: a deposed coordinator's decision must not
+                // reach the log by way of its successor.
+                let applied = match db.write_as_leader(request).await {
                     Ok(Response::Applied { revision }) => Some(revision),
                     Ok(Response::Conflict { .. }) => None,
                     Err(e) => {

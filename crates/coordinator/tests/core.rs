@@ -96,7 +96,7 @@ impl Harness {
 
 /// Leads since `since`, confirmed at `confirmed`.
 fn leading(c: &mut Coordinator, since: Duration, confirmed: Duration) {
-    c.step(since, Input::Leadership { leading: true });
+    c.step(since, Input::Leadership { leading: true, term: 1 });
     c.step(confirmed, Input::Confirmed { started: confirmed });
 }
 
@@ -104,7 +104,7 @@ fn leading(c: &mut Coordinator, since: Duration, confirmed: Duration) {
 fn leases_are_granted_only_while_leadership_is_freshly_confirmed() {
     let mut c = loaded();
     assert!(matches!(heartbeat(&mut c, ms(0), "a"), Grant::Refused(_)), "not leading");
-    c.step(ms(0), Input::Leadership { leading: true });
+    c.step(ms(0), Input::Leadership { leading: true, term: 1 });
     assert!(matches!(heartbeat(&mut c, ms(10), "a"), Grant::Refused(_)), "not confirmed yet");
     c.step(ms(20), Input::Confirmed { started: ms(20) });
     assert_eq!(heartbeat(&mut c, ms(30), "a"), Grant::Lease { lease_ms: 800, interval_ms: 200, revision: 3 });
@@ -112,14 +112,14 @@ fn leases_are_granted_only_while_leadership_is_freshly_confirmed() {
     let late = ms(20) + CONFIRM_WINDOW + ms(1);
     assert!(matches!(heartbeat(&mut c, late, "a"), Grant::Refused(_)));
     assert!(matches!(heartbeat(&mut c, ms(40), "nobody"), Grant::Refused(_)), "unknown nodes get nothing");
-    c.step(ms(50), Input::Leadership { leading: false });
+    c.step(ms(50), Input::Leadership { leading: false, term: 1 });
     assert!(matches!(heartbeat(&mut c, ms(60), "a"), Grant::Refused(_)), "a deposed leader grants nothing");
 }
 
 #[test]
 fn a_lost_owners_group_moves_only_once_its_lease_has_certainly_ended() {
     let mut h = Harness::new();
-    h.step(ms(0), Input::Leadership { leading: true });
+    h.step(ms(0), Input::Leadership { leading: true, term: 1 });
     h.run(ms(0), ms(5_000), &["a", "b", "c"]);
     assert!(h.moved.is_empty(), "{:?}", h.moved);
     // b's last grant was at 5 s; then it falls silent.
@@ -159,7 +159,7 @@ fn a_new_coordinator_waits_a_full_lease_before_it_replaces_anything() {
     let mut h = Harness::new();
     // Just elected at 10 s: b (the owner) is silent, but a predecessor may have granted it a
     // lease just before.
-    h.step(ms(10_000), Input::Leadership { leading: true });
+    h.step(ms(10_000), Input::Leadership { leading: true, term: 1 });
     h.run(ms(10_000), ms(12_000), &["a", "c"]);
     let (at, _) = h.moved.first().cloned().expect("the group moved");
     let inherited = ms(10_000) + ms(800) + ms(8) + ms(50) + CONFIRM_WINDOW;
@@ -169,7 +169,7 @@ fn a_new_coordinator_waits_a_full_lease_before_it_replaces_anything() {
 #[test]
 fn a_silent_node_is_recorded_down_and_a_node_heard_again_up() {
     let mut h = Harness::new();
-    h.step(ms(0), Input::Leadership { leading: true });
+    h.step(ms(0), Input::Leadership { leading: true, term: 1 });
     h.run(ms(0), ms(2_000), &["a", "b", "c"]);
     assert!(h.states.is_empty(), "{:?}", h.states);
     h.run(ms(2_050), ms(3_000), &["a", "b"]);

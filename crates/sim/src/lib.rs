@@ -23,6 +23,7 @@
 //! iteration, no unseeded randomness.
 
 pub mod checker;
+pub mod cluster;
 pub mod db;
 pub mod host;
 pub mod net;
@@ -119,12 +120,21 @@ pub struct Violation {
     pub what: String,
     /// The trace before it: all of it for a traced run, else the last steps.
     pub recent: Vec<String>,
+    /// Found by a cluster run (replayed with the cluster schedules).
+    pub cluster: bool,
 }
 
 impl Violation {
     /// The command that replays this seed.
     pub fn replay(&self) -> String {
-        replay_command(self.seed)
+        if self.cluster {
+            format!(
+                "HALO_SIM_CLUSTER_SEED={} cargo test -p halo-sim --test cluster_schedules -- replay_cluster --nocapture",
+                self.seed
+            )
+        } else {
+            replay_command(self.seed)
+        }
     }
 }
 

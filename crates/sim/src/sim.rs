@@ -122,6 +122,7 @@ impl Sim {
             at: Duration::ZERO,
             what: format!("setting up the database model: {e}"),
             recent: Vec::new(),
+            cluster: false,
         })?;
         let mut sim = Sim {
             seed,
@@ -187,7 +188,7 @@ impl Sim {
     fn violation(&self, what: String) -> Violation {
         // A traced run (a replay) reports its whole trace, an untraced one its last steps.
         let recent = if self.config.trace { self.summary.trace.clone() } else { self.recent.iter().cloned().collect() };
-        Violation { seed: self.seed, at: self.now, what, recent }
+        Violation { seed: self.seed, at: self.now, what, recent, cluster: false }
     }
 
     fn trace(&mut self, line: String) {

@@ -86,12 +86,11 @@ impl Core {
             r.open = Opened::Closed;
             r.host_gone = false;
         }
-        // The hosts stopped it because this node stopped renewing their lease (it was frozen or
-        // overloaded): that is a failure of the node, so the resource does not come straight
-        // back; it is Failed and restarts under its restart policy, like any other failure.
-        if cause == Cause::LeaseExpired && r.desired == Desired::Online && state == ResourceState::Offline {
-            state = ResourceState::Failed;
-        }
+        // The hosts stopped it because this node's ownership lease ended (it was frozen, cut
+        // off or overloaded): the node lost the right to run it, the resource did not fail. It
+        // comes back when the lease does, if this node still owns its group, or elsewhere after
+        // a failover; counting it as a failure would exhaust the restarts of a resource that
+        // never failed (the simulator found a group left down for RetryPeriodOnFailure so).
         let name = r.doc.name.clone();
         let group = r.doc.group.clone();
         let mut fail_over = false;
