@@ -212,3 +212,24 @@ pub(crate) async fn cancel_move(State(e): State<Api>, Path(name): Path<String>, 
     e.cancel_move(&name).await?;
     Ok(Json(json!(e.group(&name)?)).into_response())
 }
+
+fn cluster_json(e: &Engine) -> serde_json::Value {
+    let p = e.cluster_properties();
+    json!({
+        "properties": { "HeartbeatInterval": p.heartbeat_interval, "HeartbeatThreshold": p.heartbeat_threshold },
+        "lease_ms": p.lease().as_millis() as u64,
+        "leader": e.leader_id().and_then(|id| e.nodes().into_iter().find(|(r, _)| r.id == id).map(|(r, _)| r.name)),
+    })
+}
+
+pub(crate) async fn cluster(State(e): State<Api>) -> Json<serde_json::Value> {
+    Json(cluster_json(&e))
+}
+
+pub(crate) async fn set_cluster_properties(
+    State(e): State<Api>,
+    super::Body(p): super::Body<super::GroupProperties>,
+) -> Result<Json<serde_json::Value>> {
+    e.set_cluster_properties(super::text(p.common)?).await?;
+    Ok(Json(cluster_json(&e)))
+}

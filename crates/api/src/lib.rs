@@ -227,6 +227,8 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub fn router(engine: Arc<Engine>) -> Router {
     let routes = Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/cluster", get(cluster::cluster))
+        .route("/v1/cluster/properties", put(cluster::set_cluster_properties).patch(cluster::set_cluster_properties))
         .route("/v1/nodes", get(cluster::nodes))
         .route("/v1/nodes/{name}", get(cluster::node).delete(cluster::evict_node))
         .route("/v1/nodes/{name}/pause", post(cluster::pause_node))
@@ -875,6 +877,8 @@ pub fn openapi_document() -> serde_json::Value {
         "info": { "title": "halo", "version": env!("CARGO_PKG_VERSION"), "description": "halo failover cluster API" },
         "paths": {
             "/v1/status": { "get": op("this node's view: nodes, groups and resources in one read; ?consistent=true reads through the leader") },
+            "/v1/cluster": { "get": op("the cluster's properties (HeartbeatInterval ms, HeartbeatThreshold), the lease they make, and the leader") },
+            "/v1/cluster/properties": { "put": op("set cluster properties: {common: {HeartbeatInterval, HeartbeatThreshold}}") },
             "/v1/nodes": { "get": op("list nodes: name, id, state (Up, Down, Paused, Joining), role (voter, learner), leader, api, peer; ?consistent=true") },
             "/v1/nodes/{name}": { "get": op("one node"), "delete": op("evict the node (EvictClusterNode): it leaves the membership; its groups fail over once its lease has ended") },
             "/v1/nodes/{name}/pause": { "post": op("pause the node (PauseClusterNodeEx): it takes no groups; {drain: true} moves every group it owns away") },

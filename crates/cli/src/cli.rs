@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         what: NodeCmd,
     },
+    /// The cluster's own properties.
+    Cluster {
+        #[command(subcommand)]
+        what: ClusterCmd,
+    },
     /// Groups.
     Group {
         #[command(subcommand)]
@@ -129,6 +134,19 @@ enum NodeCmd {
     Evict {
         /// The node.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCmd {
+    /// Show the cluster's properties, the lease they make and the leader.
+    Show,
+    /// Set properties, KEY=VALUE: HeartbeatInterval (ms, 50..10000) and HeartbeatThreshold
+    /// (2..120); the ownership lease is their product.
+    Set {
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
     },
 }
 
@@ -463,6 +481,11 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
         Command::Node { what: NodeCmd::List } => c.print(&c.get("/v1/nodes").await?, client::nodes_table),
         Command::Node { what: NodeCmd::Show { name } } => {
             c.print(&c.get(&format!("/v1/nodes/{name}")).await?, client::object_table)
+        }
+        Command::Cluster { what: ClusterCmd::Show } => c.print(&c.get("/v1/cluster").await?, client::object_table),
+        Command::Cluster { what: ClusterCmd::Set { pairs: kv } } => {
+            let v = c.put("/v1/cluster/properties", json!({ "common": pairs(&kv)? })).await?;
+            c.print(&v, client::object_table);
         }
         Command::Node { what: NodeCmd::Pause { name, drain } } => {
             let (_, v) = c.post(&format!("/v1/nodes/{name}/pause"), json!({ "drain": drain })).await?;

@@ -124,6 +124,10 @@ pub struct Coordinator {
     leading_since: Option<Time>,
     /// The Raft term of the current leadership.
     term: u64,
+    /// The wall clock (Unix seconds), for FailoverPeriod.
+    wall_clock: u64,
+    /// Groups whose failover FailoverThreshold refused (said once).
+    refused: BTreeSet<String>,
     confirmed: Option<Time>,
     /// Writes in flight, until the feed shows them (or they fail).
     inflight: BTreeMap<u64, Inflight>,
@@ -138,6 +142,11 @@ impl Coordinator {
     /// A coordinator that knows nothing yet and does not lead.
     pub fn new() -> Coordinator {
         Coordinator { next_write: 1, ..Coordinator::default() }
+    }
+
+    /// Tells the core the wall clock (Unix seconds); the driver does before each step.
+    pub fn set_wall_clock(&mut self, unix_s: u64) {
+        self.wall_clock = unix_s;
     }
 
     /// The cluster properties it runs with.
@@ -166,6 +175,7 @@ impl Coordinator {
                     view_revision: revision,
                     leading_since: self.leading_since,
                     term: self.term,
+                    wall_clock: self.wall_clock,
                     confirmed: self.confirmed,
                     next_write: self.next_write,
                     nodes: self
@@ -387,8 +397,20 @@ impl Coordinator {
             else {
                 continue;
             };
+            let earlier = owner.as_ref().map(|(_, o)| o.failovers.clone()).unwrap_or_default();
+            let registered = self.nodes.values().filter(|e| e.record.is_some()).count();
+            let (allowed, failovers) = model::failover_allowed(&doc, &earlier, self.wall_clock, registered);
+            if owner.is_some() && !allowed {
+                if self.refused.insert(group.clone()) {
+                    ready.notes.push(format!(
+                        "group {group}: node {from} is lost, but the group has failed over FailoverThreshold times within FailoverPeriod; it stays failed"
+                    ));
+                }
+                continue;
+            }
             ready.notes.push(format!("group {group}: node {from} is lost, failing over to {to}"));
-            let next = OwnerDoc::on(&to);
+            let next =
+                OwnerDoc { failovers: if owner.is_some() { failovers } else { Vec::new() }, ..OwnerDoc::on(&to) };
             if let Ok(value) = serde_json::to_vec(&next) {
                 self.write(
                     key.clone(),

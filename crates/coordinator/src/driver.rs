@@ -130,6 +130,7 @@ impl Driver {
                 },
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Input::Tick,
             };
+            self.core.set_wall_clock(halo_engine::driver::unix_seconds());
             let ready = self.core.step(self.now(), input);
             self.execute(ready);
         }

@@ -414,6 +414,16 @@ impl Engine {
         self.done(Command::SetNodePaused { node: node.into(), paused: true, drain }).await
     }
 
+    /// Sets the cluster's properties (HeartbeatInterval, HeartbeatThreshold).
+    pub async fn set_cluster_properties(&self, common: BTreeMap<String, String>) -> Result<(), EngineError> {
+        self.done(Command::SetClusterProperties { common }).await
+    }
+
+    /// The cluster's properties.
+    pub fn cluster_properties(&self) -> crate::model::ClusterProperties {
+        lock(&self.core).cluster_properties()
+    }
+
     /// Resumes a paused node.
     pub async fn resume_node(&self, node: &str) -> Result<(), EngineError> {
         self.done(Command::SetNodePaused { node: node.into(), paused: false, drain: false }).await
@@ -568,6 +578,11 @@ fn core_time<C: Clock>(clock: &C, until: Option<tokio::time::Instant>, margin: D
     })
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// Microseconds since the Unix epoch: a number no earlier start of this node handed out.
 fn numbering_base() -> u64 {
     std::time::SystemTime::now()
@@ -678,6 +693,7 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
             };
             let (ready, revision) = {
                 let mut core = lock(&self.core);
+                core.set_wall_clock(unix_seconds());
                 let ready = core.step(self.clock.now(), input);
                 (ready, core.revision())
             };

@@ -273,13 +273,33 @@ pub struct OwnerDoc {
     /// back if it cannot come online here. Cleared once it is online.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
+    /// When the group failed over (Unix seconds), within its FailoverPeriod: FailoverThreshold
+    /// counts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failovers: Vec<u64>,
 }
 
 impl OwnerDoc {
     /// A group settled on `node`.
     pub fn on(node: &str) -> OwnerDoc {
-        OwnerDoc { node: node.to_string(), moving: None, online_flags: 0, return_to: None }
+        OwnerDoc { node: node.to_string(), moving: None, online_flags: 0, return_to: None, failovers: Vec::new() }
     }
+}
+
+/// FailoverThreshold within FailoverPeriod: whether `group` may fail over once more at `now`
+/// (Unix seconds) given its earlier failovers, and the failovers to record if it does. The
+/// threshold 0xFFFFFFFF means the number of nodes minus one, as in WSFC.
+pub fn failover_allowed(group: &GroupDoc, earlier: &[u64], now: u64, nodes: usize) -> (bool, Vec<u64>) {
+    let p = verify(&format!("group {}", group.name), &GROUP_COMMON, &group.common).ok();
+    let threshold = p.as_ref().and_then(|p| p.dword("FailoverThreshold")).unwrap_or(UNSET);
+    let threshold = if threshold == UNSET { nodes.saturating_sub(1).max(1) } else { threshold as usize };
+    let period = u64::from(p.as_ref().and_then(|p| p.dword("FailoverPeriod")).unwrap_or(6)) * 3600;
+    let mut kept: Vec<u64> = earlier.iter().copied().filter(|t| now.saturating_sub(*t) < period).collect();
+    if kept.len() >= threshold {
+        return (false, kept);
+    }
+    kept.push(now);
+    (true, kept)
 }
 
 /// A move in progress (MoveClusterGroupEx, a failover, a drain).
@@ -413,6 +433,23 @@ mod tests {
         assert_eq!((p.timeouts.looks_alive_ms, p.timeouts.is_alive_ms), (5_000, 60_000));
         let p = doc(&[("LooksAlivePollInterval", "250")]).policy(ty).unwrap();
         assert_eq!(p.timeouts.looks_alive_ms, 250);
+    }
+
+    #[test]
+    fn failover_threshold_counts_failovers_within_the_period() {
+        let group = |common: &[(&str, &str)]| GroupDoc {
+            name: "g".into(),
+            common: common.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let hour = 3600;
+        // Default: nodes - 1 failovers per 6 hours.
+        assert_eq!(failover_allowed(&group(&[]), &[], 10 * hour, 3), (true, vec![10 * hour]));
+        assert!(failover_allowed(&group(&[]), &[9 * hour], 10 * hour, 3).0);
+        assert!(!failover_allowed(&group(&[]), &[8 * hour, 9 * hour], 10 * hour, 3).0);
+        // Older than FailoverPeriod no longer counts.
+        let g = group(&[("FailoverThreshold", "1"), ("FailoverPeriod", "1")]);
+        assert!(!failover_allowed(&g, &[10 * hour - 60], 10 * hour, 3).0);
+        assert_eq!(failover_allowed(&g, &[8 * hour], 10 * hour, 3), (true, vec![10 * hour]));
     }
 
     #[test]

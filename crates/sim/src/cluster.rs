@@ -524,8 +524,16 @@ impl Sim {
         Ok(())
     }
 
+    /// The wall clock the cores see: half an hour per simulated second, so that FailoverPeriod
+    /// (6 h) slides within a run and FailoverThreshold is met and recovered from.
+    fn wall_clock(&self) -> u64 {
+        1_800_000_000 + self.now.as_millis() as u64 * 1800 / 1000
+    }
+
     fn step_coord(&mut self, i: usize, input: CoordInput) {
         let now = self.now;
+        let wall = self.wall_clock();
+        self.nodes[i].coord.set_wall_clock(wall);
         let ready = self.nodes[i].coord.step(now, input);
         let inc = self.nodes[i].inc;
         for note in ready.notes {
@@ -554,6 +562,8 @@ impl Sim {
 
     fn step_engine(&mut self, i: usize, input: Input) -> Result<(), Violation> {
         let now = self.now;
+        let wall = self.wall_clock();
+        self.nodes[i].core.set_wall_clock(wall);
         let ready = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.nodes[i].core.step(now, input)))
             .map_err(|_| self.violation(format!("the engine core of {} panicked", self.nodes[i].name)))?;
         let inc = self.nodes[i].inc;

@@ -303,6 +303,36 @@ impl Core {
                 Ok(self.plan_move(group, to.as_deref(), *flags, reason)?.map_or(Plan::Nothing, Plan::Write))
             }
             Command::CancelMove { group } => Ok(self.plan_cancel(group)?.map_or(Plan::Nothing, Plan::Write)),
+            Command::SetClusterProperties { common } => {
+                let mut props = v.cluster.map(|(_, p)| p).unwrap_or_default();
+                for (name, value) in common {
+                    let parsed = value.trim().parse::<u32>().map_err(|_| {
+                        EngineError::new(
+                            Status::ERROR_INVALID_PARAMETER,
+                            format!("{name} must be a whole number, not {value:?}"),
+                        )
+                    })?;
+                    match name.as_str() {
+                        "HeartbeatInterval" => props.heartbeat_interval = parsed,
+                        "HeartbeatThreshold" => props.heartbeat_threshold = parsed,
+                        other => {
+                            return Err(EngineError::new(
+                                Status::ERROR_INVALID_PARAMETER,
+                                format!(
+                                    "unknown cluster property {other}; the properties are HeartbeatInterval and HeartbeatThreshold"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                props.check()?;
+                let key = keys::CLUSTER_PROPERTIES.to_string();
+                let revision = v.cluster.map(|(r, _)| r);
+                Ok(Plan::Write(Request {
+                    compare: vec![guard(key.clone(), revision)],
+                    ops: vec![put(key, json(&props)?)],
+                }))
+            }
             Command::SetNodePaused { node, paused, drain } => {
                 if !v.nodes.contains_key(node) {
                     return Err(EngineError::new(

@@ -104,6 +104,23 @@ impl Core {
     }
 
     fn apply_put(&mut self, key: &str, revision: u64, value: &[u8], initial: bool, ready: &mut Ready) {
+        if key == keys::CLUSTER_PROPERTIES {
+            match serde_json::from_slice::<crate::model::ClusterProperties>(value) {
+                Ok(p) => {
+                    self.view.cluster = Some((revision, p));
+                    if !initial {
+                        let properties = vec!["HeartbeatInterval".into(), "HeartbeatThreshold".into()];
+                        ready.events.push(EventKind::Property {
+                            object: "cluster".into(),
+                            name: String::new(),
+                            properties,
+                        });
+                    }
+                }
+                Err(e) => self.bad_document(key, &e, ready),
+            }
+            return;
+        }
         if key == ID_COUNTER {
             match std::str::from_utf8(value).ok().and_then(|t| t.trim().parse::<u64>().ok()) {
                 Some(v) => self.view.id_counter = Some((revision, v)),
@@ -278,6 +295,10 @@ impl Core {
     }
 
     fn apply_delete(&mut self, key: &str, ready: &mut Ready) {
+        if key == keys::CLUSTER_PROPERTIES {
+            self.view.cluster = None;
+            return;
+        }
         if key == ID_COUNTER {
             self.view.id_counter = None;
             return;

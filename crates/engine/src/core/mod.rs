@@ -185,6 +185,8 @@ pub enum Command {
     /// PauseClusterNodeEx / ResumeClusterNodeEx: a paused node takes no groups; with `drain`,
     /// it moves away every group it owns.
     SetNodePaused { node: String, paused: bool, drain: bool },
+    /// Sets the cluster's properties (HeartbeatInterval, HeartbeatThreshold).
+    SetClusterProperties { common: BTreeMap<String, String> },
 }
 
 /// What the core is told.
@@ -343,6 +345,9 @@ pub struct Core {
     lease_revision: u64,
     /// Whether the lease was held when last looked at.
     lease_seen: bool,
+    /// The wall clock (Unix seconds) as the driver last said, for FailoverPeriod (hours long,
+    /// and counted across nodes).
+    wall_clock: u64,
     /// Groups whose ownership write (hand-over, return, failover) is in flight, with its id.
     handing: BTreeMap<String, WriteId>,
     /// Groups that came online here after arriving, with the epoch they arrived at: a move's
@@ -370,6 +375,7 @@ impl Core {
             lease_until: None,
             lease_revision: 0,
             lease_seen: false,
+            wall_clock: 0,
             handing: BTreeMap::new(),
             settled: BTreeMap::new(),
             next_write: 1,
@@ -381,6 +387,11 @@ impl Core {
     pub fn numbering_operations_from(mut self, first: u64) -> Core {
         self.ops.start_at(first);
         self
+    }
+
+    /// Tells the core the wall clock (Unix seconds); the driver does before each step.
+    pub fn set_wall_clock(&mut self, unix_s: u64) {
+        self.wall_clock = unix_s;
     }
 
     /// Takes one input at `now` and says what to do about it.
@@ -515,6 +526,11 @@ impl Core {
     /// The group of resource `name`.
     pub fn group_of(&self, name: &str) -> Option<String> {
         self.view.resources.get(name).map(|r| r.doc.group.clone())
+    }
+
+    /// The cluster's properties (the defaults until set).
+    pub fn cluster_properties(&self) -> crate::model::ClusterProperties {
+        self.view.cluster.map(|(_, p)| p).unwrap_or_default()
     }
 
     /// Every registered node with its recorded state: (name, record, state name).

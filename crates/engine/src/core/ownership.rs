@@ -96,7 +96,13 @@ impl Core {
             }
             // Down here: the destination takes over, with what should come up there.
             let return_to = m.return_on_error.then(|| self.node.clone());
-            Some(OwnerDoc { node: m.to.clone(), moving: None, online_flags: m.online_flags, return_to })
+            Some(OwnerDoc {
+                node: m.to.clone(),
+                moving: None,
+                online_flags: m.online_flags,
+                return_to,
+                failovers: owner.failovers.clone(),
+            })
         } else if let Some(source) = &owner.return_to {
             if g.state == GroupState::Online {
                 // Arrived and up: the move succeeded, a later failure is an ordinary one. (Kept
@@ -146,7 +152,21 @@ impl Core {
         }
         let Some((revision, owner)) = self.view.owners.get(group).cloned() else { return };
         let Some(to) = self.view.place(group, &[self.node.as_str()]) else { return };
+        let Some(doc) = self.view.groups.get(group).map(|g| g.doc.clone()) else { return };
+        let (allowed, failovers) =
+            crate::model::failover_allowed(&doc, &owner.failovers, self.wall_clock, self.view.nodes.len());
+        if !allowed {
+            ready.events.push(crate::events::EventKind::Log {
+                resource: String::new(),
+                level: "Warning".into(),
+                message: format!(
+                    "group {group} has failed over FailoverThreshold times within FailoverPeriod: it stays failed here"
+                ),
+            });
+            return;
+        }
         let next = OwnerDoc {
+            failovers,
             moving: Some(MoveDoc {
                 to,
                 offline_flags: 0,

@@ -146,6 +146,8 @@ pub struct View {
     pub nodes: BTreeMap<String, (u64, halo_cluster::NodeRecord)>,
     /// Recorded node states: name → (revision, state).
     pub node_states: BTreeMap<String, (u64, NodeStateDoc)>,
+    /// The cluster's properties and their revision, when set.
+    pub cluster: Option<(u64, crate::model::ClusterProperties)>,
 }
 
 /// The policy of a document, with its type's poll intervals. A document that does not verify
@@ -164,6 +166,9 @@ impl View {
     pub fn revision_of(&self, key: &str) -> Option<u64> {
         if key == ID_COUNTER {
             return self.id_counter.map(|(r, _)| r);
+        }
+        if key == crate::model::keys::CLUSTER_PROPERTIES {
+            return self.cluster.map(|(r, _)| r);
         }
         let (kind, name) = key.split_once('/')?;
         match kind {
