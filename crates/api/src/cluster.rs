@@ -160,8 +160,23 @@ pub(crate) async fn pause_node(
     node(State(e), Path(name)).await
 }
 
-pub(crate) async fn resume_node(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
-    e.resume_node(&name).await?;
+/// `POST /v1/nodes/{name}/resume`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// Bring back the groups that prefer this node (their PreferredOwners list it before their
+    /// current owner).
+    #[serde(default)]
+    pub failback: bool,
+}
+
+pub(crate) async fn resume_node(
+    State(e): State<Api>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<Json<serde_json::Value>> {
+    let body: ResumeRequest = optional(req).await?;
+    e.resume_node(&name, body.failback).await?;
     node(State(e), Path(name)).await
 }
 

@@ -128,6 +128,9 @@ enum NodeCmd {
     Resume {
         /// The node.
         name: String,
+        /// Also bring back the groups that prefer it (PreferredOwners).
+        #[arg(long)]
+        failback: bool,
     },
     /// Remove a node from the cluster (EvictClusterNode); its groups fail over once its lease
     /// has ended.
@@ -491,8 +494,8 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             let (_, v) = c.post(&format!("/v1/nodes/{name}/pause"), json!({ "drain": drain })).await?;
             c.print(&v, |_| format!("paused node {name}{}\n", if drain { ", draining its groups" } else { "" }));
         }
-        Command::Node { what: NodeCmd::Resume { name } } => {
-            let (_, v) = c.post(&format!("/v1/nodes/{name}/resume"), json!({})).await?;
+        Command::Node { what: NodeCmd::Resume { name, failback } } => {
+            let (_, v) = c.post(&format!("/v1/nodes/{name}/resume"), json!({ "failback": failback })).await?;
             c.print(&v, |_| format!("resumed node {name}\n"));
         }
         Command::Node { what: NodeCmd::Evict { name } } => {

@@ -150,10 +150,16 @@ impl Client {
                     .and_then(|n| n["api"].as_str())
                     .ok_or_else(|| anyhow!("node {to} has no API address"))?
                     .to_string();
-                let there = Client::new(&api, self.output)?.get(&format!("/v1/groups/{group}")).await?;
-                let state = there["state"].as_str().unwrap_or("");
-                if !matches!(state, "Pending" | "Unknown") {
-                    eprintln!("[{:>5.1}s] group {group} is {state} on {to}", started.elapsed().as_secs_f64());
+                // Settled: every resource is where it should be (or Failed) on the new owner.
+                let there = Client::new(&api, self.output)?;
+                let resources = there.get("/v1/resources").await?;
+                let settled = resources.as_array().into_iter().flatten().filter(|r| r["group"] == group).all(|r| {
+                    let want = if r["desired"] == "online" { "Online" } else { "Offline" };
+                    r["state"] == want || r["state"] == "Failed"
+                });
+                if settled {
+                    let state = there.get(&format!("/v1/groups/{group}")).await?["state"].clone();
+                    eprintln!("[{:>5.1}s] group {group} is {} on {to}", started.elapsed().as_secs_f64(), state);
                     return Ok(());
                 }
             }

@@ -409,8 +409,13 @@ impl Coordinator {
                 continue;
             }
             ready.notes.push(format!("group {group}: node {from} is lost, failing over to {to}"));
-            let next =
-                OwnerDoc { failovers: if owner.is_some() { failovers } else { Vec::new() }, ..OwnerDoc::on(&to) };
+            // The lost node stepped its groups down for lost connectivity (or died): the next node
+            // brings them online with the matching flag.
+            let next = OwnerDoc {
+                failovers: if owner.is_some() { failovers } else { Vec::new() },
+                online_flags: if owner.is_some() { resapi::OnlineFlags::IGNORE_NETWORK_CONNECTIVITY.bits() } else { 0 },
+                ..OwnerDoc::on(&to)
+            };
             if let Ok(value) = serde_json::to_vec(&next) {
                 self.write(
                     key.clone(),

@@ -24,7 +24,7 @@ fn loaded() -> Coordinator {
         let node =
             NodeRecord { id: i as u64 + 1, name: n.to_string(), peer_addr: String::new(), api_addr: String::new() };
         records.insert(keys::node(n), record(1, &node));
-        records.insert(keys::node_state(n), record(1, &NodeStateDoc { up: true, paused: false, drain: false }));
+        records.insert(keys::node_state(n), record(1, &NodeStateDoc { up: true, ..NodeStateDoc::default() }));
     }
     records.insert(keys::group("g"), record(2, &GroupDoc { name: "g".into(), common: BTreeMap::new() }));
     records.insert(keys::owner("g"), record(3, &OwnerDoc::on("b")));

@@ -28,7 +28,7 @@ pub const HOST_LEASE_RENEWAL: Duration = Duration::from_secs(1);
 /// How long before the ownership lease ends the engine takes its groups down, so that they are
 /// down before the hosts' deadline (the lease's end) and well before any other node may start
 /// them.
-pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(100);
+pub const DEFAULT_STOP_MARGIN: Duration = Duration::from_millis(50);
 /// Finished operations kept readable; pending ones are never dropped.
 const FINISHED_OPERATIONS_KEPT: usize = 10_000;
 
@@ -411,7 +411,7 @@ impl Engine {
 
     /// Pauses node `node` (it takes no groups); with `drain`, it moves away every group it owns.
     pub async fn pause_node(&self, node: &str, drain: bool) -> Result<(), EngineError> {
-        self.done(Command::SetNodePaused { node: node.into(), paused: true, drain }).await
+        self.done(Command::SetNodePaused { node: node.into(), paused: true, drain, failback: false }).await
     }
 
     /// Sets the cluster's properties (HeartbeatInterval, HeartbeatThreshold).
@@ -424,9 +424,9 @@ impl Engine {
         lock(&self.core).cluster_properties()
     }
 
-    /// Resumes a paused node.
-    pub async fn resume_node(&self, node: &str) -> Result<(), EngineError> {
-        self.done(Command::SetNodePaused { node: node.into(), paused: false, drain: false }).await
+    /// Resumes a paused node; with `failback`, the groups that prefer it come back to it.
+    pub async fn resume_node(&self, node: &str, failback: bool) -> Result<(), EngineError> {
+        self.done(Command::SetNodePaused { node: node.into(), paused: false, drain: false, failback }).await
     }
 
     /// Evicts node `node` from the cluster (its membership and its registry record). Groups it
@@ -553,12 +553,18 @@ impl Engine {
     }
 }
 
-/// When the engine must stop its groups for a lease ending at `until` (never later than an
-/// hour from now: a lease that does not end is looked at hourly).
+/// The next moment the core must look at a lease ending at `until`: when it starts to step its
+/// groups down, then when it must stop them (never later than an hour from now: a lease that
+/// does not end is looked at hourly).
 fn stop_at(until: Option<tokio::time::Instant>, margin: Duration) -> Option<tokio::time::Instant> {
-    let cap = tokio::time::Instant::now() + Duration::from_secs(3600);
-    // A millisecond late, so that the core's clock has certainly passed the end it was given.
-    until.map(|u| (u.checked_sub(margin).unwrap_or(u) + Duration::from_millis(1)).min(cap))
+    let now = tokio::time::Instant::now();
+    let cap = now + Duration::from_secs(3600);
+    let until = until?;
+    let stop = until.checked_sub(margin).unwrap_or(until);
+    let step_down = stop.checked_sub(crate::core::ownership::STEP_DOWN_LEAD).unwrap_or(stop);
+    // A millisecond late, so that the core's clock has certainly passed the moment it was given.
+    let next = [step_down, stop].into_iter().find(|t| *t >= now).unwrap_or(stop);
+    Some((next + Duration::from_millis(1)).min(cap))
 }
 
 /// The core's input for a lease.
@@ -671,7 +677,10 @@ impl<H: Hosts, C: Clock> Driver<H, C> {
                 // The lease runs out (less the stop margin) with no renewal: the core stops the
                 // groups here.
                 _ = tokio::time::sleep_until(lease_stop.unwrap_or_else(tokio::time::Instant::now)), if lease_stop.is_some() => {
-                    lease_stop = None;
+                    let current = lease.borrow().map(|l| l.until);
+                    let fired = lease_stop.take();
+                    // After the step-down, the stop comes next.
+                    lease_stop = stop_at(current, self.options.stop_margin).filter(|n| Some(*n) > fired);
                     Input::Tick
                 }
                 changed = lease.changed(), if lease_open => {

@@ -331,6 +331,9 @@ pub struct NodeStateDoc {
     /// Paused with a drain: the node moves every group it owns to the nodes placement picks.
     #[serde(default)]
     pub drain: bool,
+    /// Resumed with failback: groups that prefer this node come back to it.
+    #[serde(default)]
+    pub failback: bool,
 }
 
 /// The cluster's own properties (`cluster/properties`).

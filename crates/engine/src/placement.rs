@@ -52,7 +52,9 @@ mod tests {
     fn nodes(states: &[(&str, bool, bool)]) -> BTreeMap<String, NodeStateDoc> {
         states
             .iter()
-            .map(|(n, up, paused)| (n.to_string(), NodeStateDoc { up: *up, paused: *paused, drain: false }))
+            .map(|(n, up, paused)| {
+                (n.to_string(), NodeStateDoc { up: *up, paused: *paused, ..NodeStateDoc::default() })
+            })
             .collect()
     }
 

@@ -29,7 +29,7 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 const GROUPS: usize = 3;
 const RESOURCES_PER_GROUP: usize = 2;
 /// The engine stops its groups this long before the lease ends (as the real driver).
-const STOP_MARGIN: Duration = Duration::from_millis(100);
+const STOP_MARGIN: Duration = halo_engine::driver::DEFAULT_STOP_MARGIN;
 const HEARTBEAT: Duration = Duration::from_millis(200);
 const CONFIRM_EVERY: Duration = Duration::from_millis(100);
 const RAFT_CHECK: Duration = Duration::from_millis(50);
@@ -765,6 +765,8 @@ impl Sim {
         self.nodes[i].engine_gen += 1;
         let stop = until.saturating_sub(STOP_MARGIN);
         self.at(stop + Duration::from_millis(1), Ev::Engine { node: i, inc, input: Input::Tick });
+        let step_down = stop.saturating_sub(halo_engine::core::ownership::STEP_DOWN_LEAD);
+        self.at(step_down + Duration::from_millis(1), Ev::Engine { node: i, inc, input: Input::Tick });
         self.step_engine(i, Input::Lease { until: Some(stop), revision })
     }
 

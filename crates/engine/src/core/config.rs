@@ -333,7 +333,7 @@ impl Core {
                     ops: vec![put(key, json(&props)?)],
                 }))
             }
-            Command::SetNodePaused { node, paused, drain } => {
+            Command::SetNodePaused { node, paused, drain, failback } => {
                 if !v.nodes.contains_key(node) {
                     return Err(EngineError::new(
                         Status::ERROR_CLUSTER_NODE_NOT_FOUND,
@@ -342,7 +342,12 @@ impl Core {
                 }
                 let (revision, state) =
                     v.node_states.get(node).cloned().map_or((None, Default::default()), |(r, s)| (Some(r), s));
-                let next = model::NodeStateDoc { paused: *paused, drain: *paused && *drain, ..state };
+                let next = model::NodeStateDoc {
+                    paused: *paused,
+                    drain: *paused && *drain,
+                    failback: !*paused && *failback,
+                    ..state
+                };
                 let key = keys::node_state(node);
                 Ok(Plan::Write(Request {
                     compare: vec![guard(key.clone(), revision)],

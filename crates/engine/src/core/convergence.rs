@@ -27,7 +27,11 @@ impl Core {
             // An offline (forced or not) reaches a resource that is still coming online at once,
             // with Terminate: there is nothing to take offline gracefully yet, and waiting could
             // last PendingTimeout.
-            if (r.desired == Desired::Offline || !here) && r.state == ResourceState::OnlinePending && !r.terminating {
+            // So does a lost lease to a resource still going offline.
+            let lost = self.lease_lost() && r.state == ResourceState::OfflinePending;
+            if ((r.desired == Desired::Offline || !here) && r.state == ResourceState::OnlinePending || lost)
+                && !r.terminating
+            {
                 ready.calls.push(HostCall { id, resource: name.to_string(), call: Call::Terminate });
                 if let Some(r) = self.view.resources.get_mut(name) {
                     r.terminate_next = false;
@@ -107,6 +111,15 @@ impl Core {
                         Some(m) => Call::Offline {
                             destination: Some(m.to.clone()),
                             flags: OfflineFlags::from_bits_truncate(m.offline_flags)
+                                | OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE,
+                            input: self.epoch_input(&r.doc.group),
+                        },
+                        // No renewal of the lease for most of it: the node is probably cut off.
+                        // It steps down gracefully while the lease lasts (WSFC's offline for
+                        // lost network connectivity); the lease's end terminates what is left.
+                        None if self.stepping_down() => Call::Offline {
+                            destination: None,
+                            flags: OfflineFlags::IGNORE_NETWORK_CONNECTIVITY
                                 | OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE,
                             input: self.epoch_input(&r.doc.group),
                         },

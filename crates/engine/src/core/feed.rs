@@ -161,6 +161,9 @@ impl Core {
                         if name == self.node && doc.drain && !initial {
                             self.drain(ready);
                         }
+                        if name != self.node && doc.up && !doc.paused && !initial {
+                            self.fail_back(name, doc.failback, ready);
+                        }
                     }
                 }
                 Err(e) => self.bad_document(key, &e, ready),

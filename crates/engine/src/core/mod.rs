@@ -19,7 +19,7 @@ mod convergence;
 mod facts;
 mod feed;
 mod operations;
-mod ownership;
+pub mod ownership;
 pub mod restart;
 pub mod view;
 
@@ -184,7 +184,7 @@ pub enum Command {
     CancelMove { group: String },
     /// PauseClusterNodeEx / ResumeClusterNodeEx: a paused node takes no groups; with `drain`,
     /// it moves away every group it owns.
-    SetNodePaused { node: String, paused: bool, drain: bool },
+    SetNodePaused { node: String, paused: bool, drain: bool, failback: bool },
     /// Sets the cluster's properties (HeartbeatInterval, HeartbeatThreshold).
     SetClusterProperties { common: BTreeMap<String, String> },
 }
@@ -341,10 +341,10 @@ pub struct Core {
     shutting_down: bool,
     /// Until when this node holds its ownership lease.
     lease_until: Option<Time>,
-    /// The revision the view must reach before the lease counts.
-    lease_revision: u64,
-    /// Whether the lease was held when last looked at.
-    lease_seen: bool,
+    /// The newest grant, until the view reaches its revision: (until, revision).
+    lease_pending: Option<(Time, u64)>,
+    /// Where the lease stood when last looked at.
+    lease_phase: ownership::LeasePhase,
     /// The wall clock (Unix seconds) as the driver last said, for FailoverPeriod (hours long,
     /// and counted across nodes).
     wall_clock: u64,
@@ -373,8 +373,8 @@ impl Core {
             waiting: BTreeSet::new(),
             shutting_down: false,
             lease_until: None,
-            lease_revision: 0,
-            lease_seen: false,
+            lease_pending: None,
+            lease_phase: ownership::LeasePhase::Lost,
             wall_clock: 0,
             handing: BTreeMap::new(),
             settled: BTreeMap::new(),

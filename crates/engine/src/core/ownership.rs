@@ -13,7 +13,33 @@ use crate::model::{EngineError, MoveDoc, OwnerDoc, keys};
 use halo_cluster::{Compare, Op, Request};
 use resapi::{GroupMoveFlags, GroupState, OfflineFlags, OnlineFlags, ResourceState, Status};
 
+/// How long before its lease ends (less the stop margin) a node that has heard nothing from the
+/// coordinator starts to take its groups offline gracefully (OfflineV2 with
+/// IGNORE_NETWORK_CONNECTIVITY), before the lease's end makes it terminate what is left.
+pub const STEP_DOWN_LEAD: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Where this node stands with its ownership lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeasePhase {
+    /// Held: groups owned here run.
+    Held,
+    /// About to end without renewal (the node is likely cut off): groups go offline gracefully.
+    SteppingDown,
+    /// Ended, or not yet valid: nothing runs; what is left is terminated.
+    Lost,
+}
+
 impl Core {
+    /// Whether this node steps its groups down for lack of a lease renewal.
+    pub(super) fn stepping_down(&self) -> bool {
+        self.lease_phase == LeasePhase::SteppingDown
+    }
+
+    /// Whether the lease is gone (ended, or not valid yet).
+    pub(super) fn lease_lost(&self) -> bool {
+        self.lease_phase == LeasePhase::Lost
+    }
+
     /// The outcome of an ownership write: applied, the feed brings it (and ends the hand-over);
     /// refused or failed, the group is looked at again.
     pub(super) fn on_ownership_written(&mut self, write: super::WriteId, applied: bool) {
@@ -27,8 +53,18 @@ impl Core {
 
     /// The lease changed.
     pub(super) fn on_lease(&mut self, now: Time, until: Option<Time>, revision: u64) {
-        self.lease_until = until;
-        self.lease_revision = revision;
+        match until {
+            // A grant counts once the view has reached the revision it carries; until then the
+            // grants before it still do (a new grant never shortens what an older one gave).
+            Some(u) => match self.lease_pending {
+                Some((pu, pr)) if pr >= revision => self.lease_pending = Some((pu.max(u), pr)),
+                _ => self.lease_pending = Some((u, revision)),
+            },
+            None => {
+                self.lease_until = None;
+                self.lease_pending = None;
+            }
+        }
         self.check_lease(now);
     }
 
@@ -37,9 +73,19 @@ impl Core {
     pub(super) fn check_lease(&mut self, now: Time) {
         // A lease granted after the view's revision counts only once the view has caught up:
         // the grant may follow a write that gave this node's groups away.
-        let held = self.lease_until.is_some_and(|t| t > now) && self.view.revision >= self.lease_revision;
-        if held != self.lease_seen {
-            self.lease_seen = held;
+        if let Some((until, revision)) = self.lease_pending
+            && self.view.revision >= revision
+        {
+            self.lease_until = Some(self.lease_until.map_or(until, |u| u.max(until)));
+            self.lease_pending = None;
+        }
+        let phase = match self.lease_until {
+            Some(t) if t.saturating_sub(STEP_DOWN_LEAD) > now => LeasePhase::Held,
+            Some(t) if t > now => LeasePhase::SteppingDown,
+            _ => LeasePhase::Lost,
+        };
+        if phase != self.lease_phase {
+            self.lease_phase = phase;
             let mine: Vec<String> =
                 self.view.owners.iter().filter(|(_, (_, o))| o.node == self.node).map(|(g, _)| g.clone()).collect();
             for g in mine {
@@ -50,7 +96,8 @@ impl Core {
 
     /// Whether `group` may run here now.
     pub(super) fn runs_here(&self, group: &str) -> bool {
-        self.lease_seen && self.view.owners.get(group).is_some_and(|(_, o)| o.node == self.node && o.moving.is_none())
+        self.lease_phase == LeasePhase::Held
+            && self.view.owners.get(group).is_some_and(|(_, o)| o.node == self.node && o.moving.is_none())
     }
 
     /// The move taking `group` away from here, if one is under way.
@@ -209,6 +256,58 @@ impl Core {
                     resource: String::new(),
                     level: "Warning".into(),
                     message: format!("draining {}: group {group} stays: {e}", self.node),
+                }),
+            }
+        }
+    }
+
+    /// Node `back` is Up and unpaused (again): each group owned here that prefers it to this
+    /// node moves to it, if its AutoFailbackType is 1 (inside its failback window, when it has
+    /// one) or the node was resumed with failback.
+    pub(super) fn fail_back(&mut self, back: &str, asked: bool, ready: &mut Ready) {
+        let hour = (self.wall_clock / 3600 % 24) as u32;
+        let mine: Vec<String> = self
+            .view
+            .owners
+            .iter()
+            .filter(|(g, (_, o))| o.node == self.node && o.moving.is_none() && !self.handing.contains_key(*g))
+            .map(|(g, _)| g.clone())
+            .collect();
+        for group in mine {
+            let Some(g) = self.view.groups.get(&group) else { continue };
+            let preferred = crate::model::names_in(g.doc.common.get("PreferredOwners"));
+            let rank = |n: &str| preferred.iter().position(|p| p == n);
+            let better = match (rank(back), rank(&self.node)) {
+                (Some(b), Some(me)) => b < me,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if !better {
+                continue;
+            }
+            let dword =
+                |name: &str, default: u32| g.doc.common.get(name).and_then(|v| resapi::parse_u32(v)).unwrap_or(default);
+            let auto = dword("AutoFailbackType", 0) == 1;
+            let (start, end) =
+                (dword("FailbackWindowStart", crate::model::UNSET), dword("FailbackWindowEnd", crate::model::UNSET));
+            let in_window = match (start, end) {
+                (s, e) if s == crate::model::UNSET || e == crate::model::UNSET => true,
+                (s, e) if s <= e => (s..=e).contains(&hour),
+                (s, e) => hour >= s || hour <= e,
+            };
+            if !(asked || (auto && in_window)) {
+                continue;
+            }
+            match self.plan_move(&group, Some(back), GroupMoveFlags::empty(), "failback") {
+                Ok(Some(request)) => {
+                    let write = self.write(request, ready);
+                    self.handing.insert(group, write);
+                }
+                Ok(None) => {}
+                Err(e) => ready.events.push(crate::events::EventKind::Log {
+                    resource: String::new(),
+                    level: "Warning".into(),
+                    message: format!("failback of group {group} to {back}: {e}"),
                 }),
             }
         }
