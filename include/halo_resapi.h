@@ -494,6 +494,9 @@ typedef RESID (*POPEN_ROUTINE)(LPCWSTR ResourceName, HALO_PARAMETERS ResourceKey
 typedef RESID (*POPEN_V2_ROUTINE)(LPCWSTR ResourceName, HALO_PARAMETERS ResourceKey, RESOURCE_HANDLE ResourceHandle, DWORD OpenFlags);
 typedef VOID (*PCLOSE_ROUTINE)(RESID Resource);
 typedef DWORD (*PONLINE_ROUTINE)(RESID Resource, LPHANDLE EventHandle);
+/* halo extension: InBuffer of OnlineV2 and OfflineV2 holds a property list with one
+ * ULARGE_INTEGER property "Epoch", the group's ownership epoch (it only grows; a resource may
+ * refuse a caller with an older one to fence a stale owner). See docs/wsfc-contract.md. */
 typedef DWORD (*PONLINE_V2_ROUTINE)(RESID Resource, LPHANDLE EventHandle, DWORD OnlineFlags, PBYTE InBuffer, DWORD InBufferSize, DWORD Reserved);
 typedef DWORD (*POFFLINE_ROUTINE)(RESID Resource);
 /* DestinationNodeName is NULL unless the offline is part of a move. */

@@ -799,3 +799,32 @@ fn a_dependency_added_on_a_resource_going_offline_takes_the_dependent_down_first
     let r = h.state("x", ResourceState::Offline, Cause::Resource);
     assert_eq!(r.operations, [(op, OpStatus::Succeeded)]);
 }
+
+#[test]
+fn an_embedded_failure_follows_embedded_failure_action() {
+    let mut h = Harness::new(&[
+        ("vm", &[("RestartDelay", "1000")], ""),
+        ("quiet", &[("EmbeddedFailureAction", "1")], ""),
+        ("deaf", &[("EmbeddedFailureAction", "0")], ""),
+    ]);
+    for n in ["vm", "quiet", "deaf"] {
+        h.command(online(n, false));
+    }
+    h.bring_online(&["vm", "quiet", "deaf"]);
+    let embedded = |h: &mut Harness, n: &str| {
+        let fact = FromHost::FailureSignal { id: h.ids[n], failure_type: resapi::FailureType::Embedded.raw(), code: 7 };
+        h.step(Input::Host(HostEvent::Fact(fact)))
+    };
+    // 2 (Recover, the default): offline with DUE_TO_EMBEDDED_FAILURE, then back after RestartDelay.
+    let r = embedded(&mut h, "vm");
+    assert_eq!(calls(&r), ["offline vm to=- flags=0x50 (DUE_TO_EMBEDDED_FAILURE|DO_NOT_UPDATE_PERSISTENT_STATE)"]);
+    let r = h.at_ms(10).state("vm", ResourceState::Offline, Cause::Resource);
+    assert!(r.calls.is_empty() && r.wake == Some(Duration::from_millis(1_000)), "{:?}", calls(&r));
+    assert_eq!(calls(&h.at_ms(1_000).tick()), ["online vm flags=0x0"]);
+    // 1 (LogOnly): a log line, nothing else; 0 (None): nothing at all.
+    let r = embedded(&mut h, "quiet");
+    assert!(r.calls.is_empty());
+    assert!(r.events.iter().any(|e| matches!(e, EventKind::Log { resource, .. } if resource == "quiet")));
+    let r = embedded(&mut h, "deaf");
+    assert!(r.calls.is_empty() && r.events.is_empty());
+}

@@ -20,6 +20,11 @@ impl Core {
                     r.open = Opened::Closed;
                 }
             }
+            HostEvent::Fact(FromHost::FailureSignal { id, failure_type, code })
+                if failure_type == resapi::FailureType::Embedded.raw() =>
+            {
+                self.on_embedded_failure(now, id, code, ready);
+            }
             HostEvent::Fact(FromHost::LockedMode { id, locked, .. }) => {
                 if let Some(r) = self.view.by_id_mut(id) {
                     r.locked = locked;
@@ -102,6 +107,45 @@ impl Core {
             }
         }
         self.set_state(&name, state, status, &format!("{cause:?}"), ready);
+        if fail_over {
+            self.fail_over(&group, ready);
+        }
+    }
+
+    /// SignalFailure(EMBEDDED): something inside the resource failed (a VM's guest, say).
+    /// EmbeddedFailureAction decides: 0 ignores it, 1 logs it, 2 (the default) recovers — the
+    /// resource goes offline with DUE_TO_EMBEDDED_FAILURE, counts one failure, and comes back
+    /// under its restart policy (which may fail the group over).
+    fn on_embedded_failure(&mut self, now: Time, id: ResourceId, code: u32, ready: &mut Ready) {
+        let Some(r) = self.view.by_id_mut(id) else { return };
+        let name = r.doc.name.clone();
+        let group = r.doc.group.clone();
+        let action = r.doc.common.get("EmbeddedFailureAction").and_then(|v| resapi::parse_u32(v)).unwrap_or(2);
+        if action == 0 {
+            return;
+        }
+        ready.events.push(EventKind::Log {
+            resource: name.clone(),
+            level: "Warning".into(),
+            message: format!("embedded failure (application code {code}); EmbeddedFailureAction {action}"),
+        });
+        if action != 2 || r.state != ResourceState::Online || r.busy || r.desired != Desired::Online {
+            return;
+        }
+        let policy = r.policy;
+        let fail_over = r.restart.on_failure(&policy, now);
+        if r.restart.wait_until.is_some() {
+            self.waiting.insert(name.clone());
+        }
+        r.busy = true;
+        let flags =
+            resapi::OfflineFlags::DUE_TO_EMBEDDED_FAILURE | resapi::OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE;
+        let input = self.epoch_input(&group);
+        ready.calls.push(super::HostCall {
+            id,
+            resource: name,
+            call: super::Call::Offline { destination: None, flags, input },
+        });
         if fail_over {
             self.fail_over(&group, ready);
         }

@@ -200,16 +200,23 @@ impl Core {
         if old.as_ref().is_none_or(|(_, o)| o.node != doc.node) {
             ready.events.push(EventKind::Owner { group: group.into(), node: doc.node.clone(), epoch: revision });
         }
-        if let Some(m) = &doc.moving
-            && old.as_ref().is_none_or(|(_, o)| o.moving.as_ref() != Some(m))
-        {
-            ready.events.push(EventKind::Move {
-                group: group.into(),
-                from: doc.node.clone(),
-                to: m.to.clone(),
-                phase: "offline".into(),
-                reason: m.reason.clone(),
-            });
+        // The phases of a move, as the record goes through them: the source takes the group
+        // down (offline, or returning after a failed move), then hands it over (online on the
+        // destination), or the move is cancelled.
+        let before = old.as_ref().map(|(_, o)| o);
+        let phase = match (before.and_then(|o| o.moving.as_ref()), &doc.moving) {
+            (prev, Some(m)) if prev != Some(m) => {
+                let phase = if m.reason == "return" { "returning" } else { "offline" };
+                Some((doc.node.clone(), m.to.clone(), phase, m.reason.clone()))
+            }
+            (Some(m), None) if before.is_some_and(|o| o.node != doc.node) => {
+                Some((before.map(|o| o.node.clone()).unwrap_or_default(), doc.node.clone(), "online", m.reason.clone()))
+            }
+            (Some(m), None) => Some((doc.node.clone(), m.to.clone(), "cancelled", m.reason.clone())),
+            _ => None,
+        };
+        if let Some((from, to, phase, reason)) = phase {
+            ready.events.push(EventKind::Move { group: group.into(), from, to, phase: phase.into(), reason });
         }
         self.touch_group(group);
     }
