@@ -828,3 +828,83 @@ fn an_embedded_failure_follows_embedded_failure_action() {
     let r = embedded(&mut h, "deaf");
     assert!(r.calls.is_empty() && r.events.is_empty());
 }
+
+/// The group's ownership record, as the harness's database holds it.
+fn owner_doc(h: &Harness) -> halo_engine::model::OwnerDoc {
+    serde_json::from_slice(&h.records[&keys::owner("g")].value).unwrap()
+}
+
+/// Registers `n2` and marks it Up, as its join and the coordinator would.
+fn second_node(h: &mut Harness) {
+    let record =
+        halo_cluster::NodeRecord { id: 2, name: "n2".into(), peer_addr: String::new(), api_addr: String::new() };
+    let state = halo_engine::model::NodeStateDoc { up: true, ..Default::default() };
+    let ops = vec![
+        Op::Put { key: keys::node("n2"), value: serde_json::to_vec(&record).unwrap() },
+        Op::Put { key: keys::node_state("n2"), value: serde_json::to_vec(&state).unwrap() },
+    ];
+    h.apply_writes(vec![(9_999, halo_cluster::Request { compare: vec![], ops })]);
+}
+
+#[test]
+fn a_move_takes_the_group_offline_toward_its_destination_then_hands_it_over() {
+    let mut h = Harness::new(&[("a", &[], ""), ("b", &[], "[a]")]);
+    second_node(&mut h);
+    h.command(online("b", false));
+    h.bring_online(&["a", "b"]);
+    let flags = resapi::GroupMoveFlags::RETURN_TO_SOURCE_NODE_ON_ERROR;
+    let r = h.command(Command::Move { group: "g".into(), to: Some("n2".into()), flags, reason: "move".into() });
+    // Dependents first, each OfflineV2 with the destination and the move's flags.
+    assert_eq!(
+        calls(&r),
+        ["offline b to=n2 flags=0x42 (RETURN_TO_SOURCE_NODE_ON_ERROR|DO_NOT_UPDATE_PERSISTENT_STATE)"]
+    );
+    let r = h.state("b", ResourceState::Offline, Cause::Resource);
+    assert_eq!(
+        calls(&r),
+        ["offline a to=n2 flags=0x42 (RETURN_TO_SOURCE_NODE_ON_ERROR|DO_NOT_UPDATE_PERSISTENT_STATE)"]
+    );
+    assert_eq!(owner_doc(&h).node, "n1", "not handed over while a member is up");
+    h.state("a", ResourceState::Offline, Cause::Resource);
+    let owner = owner_doc(&h);
+    assert_eq!((owner.node.as_str(), owner.online_flags, owner.return_to.as_deref()), ("n2", 0x4, Some("n1")));
+    // n1 no longer runs it, and a request about it is for n2.
+    let r = h.command(online("a", false));
+    assert!(matches!(&r.replies[..], [(_, Err(e))] if e.status == Status::ERROR_HOST_NODE_NOT_GROUP_OWNER));
+}
+
+#[test]
+fn a_deferred_offline_is_retried_under_queue_enabled_and_otherwise_calls_the_move_off() {
+    let mut h = Harness::new(&[("a", &[], "")]);
+    second_node(&mut h);
+    h.command(online("a", false));
+    h.bring_online(&["a"]);
+    let busy = |h: &mut Harness| {
+        h.report("a", ResourceState::Online, Status::ERROR_CLUSTER_RESOURCE_VETOED_CALL, Cause::Resource)
+    };
+    // QUEUE_ENABLED: asked again a second later, until it goes.
+    let queue = resapi::GroupMoveFlags::QUEUE_ENABLED;
+    h.command(Command::Move { group: "g".into(), to: Some("n2".into()), flags: queue, reason: "move".into() });
+    let r = busy(h.at_ms(100));
+    assert!(r.calls.is_empty());
+    assert_eq!(r.wake, Some(Duration::from_millis(1_100)));
+    let r = h.at_ms(1_100).tick();
+    assert_eq!(calls(&r), ["offline a to=n2 flags=0x44 (QUEUE_ENABLED|DO_NOT_UPDATE_PERSISTENT_STATE)"]);
+    // Cancelled meanwhile: the group stays here and comes back up.
+    let r = h.command(Command::CancelMove { group: "g".into() });
+    assert!(owner_doc(&h).moving.is_none(), "{:?}", r.replies);
+    let r = busy(h.at_ms(1_200));
+    assert!(r.calls.is_empty(), "{:?}", calls(&r));
+    assert_eq!(h.view_state("a"), "Online");
+    // Without QUEUE_ENABLED a deferral vetoes the move: called off, no failure counted.
+    h.command(Command::Move {
+        group: "g".into(),
+        to: Some("n2".into()),
+        flags: Default::default(),
+        reason: "move".into(),
+    });
+    busy(h.at_ms(2_000));
+    let owner = owner_doc(&h);
+    assert!(owner.moving.is_none() && owner.node == "n1", "{owner:?}");
+    assert_eq!(h.view_state("a"), "Online");
+}

@@ -728,6 +728,18 @@ impl Host {
                 self.arm_pending(&slot, generation, seq);
             }
             s if s == done => self.finish(&slot, &mut life, done, Status::ERROR_SUCCESS, Cause::Resource),
+            // A pending offline answered "Online" with a CLUSRESDLL_STATUS_OFFLINE_* reason: the
+            // resource defers (or vetoes) going offline, and stays up. The engine decides what
+            // follows (a queued move retries, any other move is called off).
+            ResourceState::Online if op == Op::Offline && status.flags.intersects(OFFLINE_DEFERRALS) => {
+                self.finish(
+                    &slot,
+                    &mut life,
+                    ResourceState::Online,
+                    Status::ERROR_CLUSTER_RESOURCE_VETOED_CALL,
+                    Cause::Resource,
+                );
+            }
             ResourceState::Failed => {
                 drop(life);
                 self.terminate_then(&slot, ResourceState::Failed, Status::ERROR_RESOURCE_FAILED, Cause::Resource);
@@ -1033,6 +1045,12 @@ impl Monitor for HostMonitor {
         Status::ERROR_SUCCESS
     }
 }
+
+/// The `CLUSRESDLL_STATUS_*` reasons with which a resource defers an offline.
+const OFFLINE_DEFERRALS: resapi::StatusFlags = resapi::StatusFlags::OFFLINE_BUSY
+    .union(resapi::StatusFlags::OFFLINE_SOURCE_THROTTLED)
+    .union(resapi::StatusFlags::OFFLINE_DESTINATION_THROTTLED)
+    .union(resapi::StatusFlags::OFFLINE_DESTINATION_REJECTED);
 
 /// Why the host stopped.
 #[derive(Debug, thiserror::Error)]

@@ -87,6 +87,11 @@ impl Core {
                 ready.calls.push(HostCall { id, resource: name.to_string(), call });
             }
             (ResourceState::Online, false) if r.desired == Desired::Offline || !deps_ok || !here => {
+                // A queued move waits before asking a deferring resource again.
+                if r.offline_not_before.is_some_and(|t| t > now) {
+                    self.waiting.insert(name.to_string());
+                    return;
+                }
                 // Dependents go first.
                 let waiting = self.view.dependents_of(name).any(|d| {
                     self.view
@@ -135,6 +140,7 @@ impl Core {
                 if let Some(r) = self.view.resources.get_mut(name) {
                     r.busy = true;
                     r.terminate_next = false;
+                    r.offline_not_before = None;
                 }
                 ready.calls.push(HostCall { id, resource: name.to_string(), call });
             }

@@ -14,6 +14,9 @@ impl Core {
             HostEvent::Fact(FromHost::State { id, state, status, cause, .. }) => {
                 let Ok(state) = ResourceState::from_raw(state) else { return };
                 self.on_state(now, id, state, Status(status), cause, ready);
+                if state == ResourceState::Online && Status(status) == Status::ERROR_CLUSTER_RESOURCE_VETOED_CALL {
+                    self.offline_deferred(now, id, ready);
+                }
             }
             HostEvent::Fact(FromHost::Closed { id }) => {
                 if let Some(r) = self.view.by_id_mut(id) {

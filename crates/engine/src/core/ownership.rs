@@ -18,6 +18,10 @@ use resapi::{GroupMoveFlags, GroupState, OfflineFlags, OnlineFlags, ResourceStat
 /// IGNORE_NETWORK_CONNECTIVITY), before the lease's end makes it terminate what is left.
 pub const STEP_DOWN_LEAD: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// How long a move with QUEUE_ENABLED waits before it asks a deferring resource to go offline
+/// again.
+pub const QUEUE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Where this node stands with its ownership lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeasePhase {
@@ -258,6 +262,39 @@ impl Core {
                     message: format!("draining {}: group {group} stays: {e}", self.node),
                 }),
             }
+        }
+    }
+
+    /// A resource deferred its offline (CLUSRESDLL_STATUS_OFFLINE_BUSY and the like) and stays
+    /// Online. During a move with QUEUE_ENABLED the offline is tried again after
+    /// [`QUEUE_RETRY`], until it goes or the move is cancelled; any other move is called off and
+    /// the group stays here in its persistent state, with no failure counted (WSFC's veto).
+    pub(super) fn offline_deferred(&mut self, now: Time, id: halo_host::protocol::ResourceId, ready: &mut Ready) {
+        let Some(r) = self.view.by_id_mut(id) else { return };
+        let (name, group) = (r.doc.name.clone(), r.doc.group.clone());
+        let queued = self
+            .leaving(&group)
+            .is_some_and(|m| OfflineFlags::from_bits_truncate(m.offline_flags).contains(OfflineFlags::QUEUE_ENABLED));
+        if queued {
+            if let Some(r) = self.view.resources.get_mut(&name) {
+                r.offline_not_before = Some(now + QUEUE_RETRY);
+            }
+            self.waiting.insert(name);
+            return;
+        }
+        if self.leaving(&group).is_none() || self.handing.contains_key(&group) {
+            return;
+        }
+        ready.events.push(crate::events::EventKind::Log {
+            resource: name,
+            level: "Warning".into(),
+            message: format!(
+                "the move of group {group} was vetoed by a resource that cannot go offline now; it stays here"
+            ),
+        });
+        if let Ok(Some(request)) = self.plan_cancel(&group) {
+            let write = self.write(request, ready);
+            self.handing.insert(group, write);
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Res {
     /// The group's epoch when this node last brought it online: the first online of an epoch
     /// carries the flags the move that brought the group here asked for.
     pub online_epoch: u64,
+    /// A queued move's next offline, after the resource deferred the last one.
+    pub offline_not_before: Option<Time>,
 }
 
 impl Res {
@@ -85,6 +87,7 @@ impl Res {
             terminating: false,
             host_gone: false,
             online_epoch: 0,
+            offline_not_before: None,
         }
     }
 
@@ -390,6 +393,13 @@ impl View {
 
     /// When the earliest restart delay or retry period ends.
     pub fn next_restart(&self, waiting: &BTreeSet<String>) -> Option<Time> {
-        waiting.iter().filter_map(|n| self.resources.get(n)).filter_map(|r| r.restart.wait_until).min()
+        waiting
+            .iter()
+            .filter_map(|n| self.resources.get(n))
+            .filter_map(|r| match (r.restart.wait_until, r.offline_not_before) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+            .min()
     }
 }
