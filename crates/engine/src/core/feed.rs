@@ -187,12 +187,15 @@ impl Core {
         let was_here = old.as_ref().is_some_and(|(_, o)| o.node == self.node);
         if doc.node == self.node && !was_here && !initial {
             // Arrived (a move, a failover): what should run follows the persistent state, and
-            // the restart policy starts from zero here.
+            // the restart policy starts from zero here. A group of Priority 0 ("no auto start")
+            // comes online after a failover only when asked; a planned move restores its state.
+            let planned = old.as_ref().and_then(|(_, o)| o.moving.as_ref()).is_some_and(|m| m.reason != "failover");
+            let auto = planned || self.view.auto_start(group);
             let members: Vec<String> =
                 self.view.groups.get(group).map(|g| g.members.iter().cloned().collect()).unwrap_or_default();
             for m in &members {
                 if let Some(r) = self.view.resources.get_mut(m) {
-                    r.desired = if r.policy.persistent { Desired::Online } else { Desired::Offline };
+                    r.desired = if r.policy.persistent && auto { Desired::Online } else { Desired::Offline };
                     r.restart.clear();
                 }
             }
@@ -255,9 +258,13 @@ impl Core {
         }
         let problem = match self.view.resources.get(&name) {
             None => {
+                let doc_group = doc.group.clone();
                 let problem = self.view.insert_resource(doc, revision, Desired::Offline);
                 // At start, what was online when the node stopped comes back.
+                // Unless its group's Priority is 0 ("no auto start", as in WSFC).
+                let auto = self.view.auto_start(&doc_group);
                 if initial
+                    && auto
                     && let Some(r) = self.view.resources.get_mut(&name)
                     && r.policy.persistent
                 {

@@ -316,6 +316,12 @@ impl View {
         self.owners.get(group).map_or(0, |(r, _)| *r)
     }
 
+    /// Whether `group` comes online by itself (node start, failover): not when its Priority is
+    /// 0, WSFC's "no auto start".
+    pub fn auto_start(&self, group: &str) -> bool {
+        self.groups.get(group).and_then(|g| g.doc.common.get("Priority")).and_then(|p| resapi::parse_u32(p)) != Some(0)
+    }
+
     /// The nodes every member of `group` may run on; `None`: any node.
     pub fn possible_owners(&self, group: &str) -> Option<BTreeSet<String>> {
         let g = self.groups.get(group)?;
