@@ -59,6 +59,23 @@ async fn owner_state(cluster: &LocalCluster, c: &Client, name: &str) -> Result<(
     Ok((owner, state))
 }
 
+/// Asks for a move to `to`, again while the asked node's view does not show `to` Up yet (it may
+/// have rejoined a moment ago).
+async fn move_to(c: &Client, group: &str, to: &str) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        match c.post(&format!("/v1/groups/{group}/move"), json!({ "node": to })).await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if started.elapsed() < Duration::from_secs(10) && e.to_string().contains("ERROR_CLUSTER_NODE_DOWN") =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn leader(c: &Client) -> Result<String> {
     let nodes = c.get("/v1/nodes").await?;
     nodes
@@ -116,7 +133,9 @@ impl ClusterBench {
     /// first waits a full lease by design) until the group is Online on another node.
     async fn failover(&self, cluster: &mut LocalCluster) -> Result<Value> {
         let c = cluster.any()?.client()?;
-        c.post("/v1/groups", json!({ "name": "fo" })).await?;
+        // Twenty failovers in a row: more than the default FailoverThreshold (nodes - 1 per
+        // FailoverPeriod) allows, so the group allows them.
+        c.post("/v1/groups", json!({ "name": "fo", "properties": { "FailoverThreshold": 1000 } })).await?;
         c.post("/v1/resources", json!({ "name": "fo-r", "group": "fo", "type": "dummy" })).await?;
         c.post("/v1/groups/fo/online", json!({})).await?;
         let mut samples = Vec::new();
@@ -132,7 +151,7 @@ impl ClusterBench {
                 // Put it on a follower first.
                 let to = cluster.nodes.iter().find(|n| n.name != lead && n.running()).map(|n| n.name.clone());
                 let to = to.ok_or_else(|| anyhow!("no follower"))?;
-                c.post("/v1/groups/fo/move", json!({ "node": to })).await?;
+                move_to(&c, "fo", &to).await?;
                 wait_until("fo moved off the leader", Duration::from_secs(30), || async {
                     owner_state(cluster, &c, "fo").await.is_ok_and(|(o, s)| o == to && s == "Online")
                 })
@@ -173,7 +192,7 @@ impl ClusterBench {
             let to = to.ok_or_else(|| anyhow!("nowhere to move"))?;
             let dest = cluster.node(&to).ok_or_else(|| anyhow!("no node {to}"))?.client()?;
             let started = Instant::now();
-            c.post("/v1/groups/fo/move", json!({ "node": to })).await?;
+            move_to(&c, "fo", &to).await?;
             wait_until("the move", Duration::from_secs(30), || async {
                 group(&dest, "fo").await.is_ok_and(|g| g["owner"] == to.as_str() && g["state"] == "Online")
             })

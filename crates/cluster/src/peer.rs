@@ -216,9 +216,19 @@ impl TcpTransport {
         }
     }
 
-    /// Sends to a peer known only by address (a node joining does not know ids yet).
-    pub async fn send_to_address(&self, addr: &str, message: PeerMessage) -> Result<PeerReply, TransportError> {
-        self.send(0, addr, message).await
+    async fn connect_and_send(&self, to: u64, addr: &str, message: &PeerMessage) -> Result<TcpStream, TransportError> {
+        let unreachable =
+            |reason: String| TransportError::Unreachable { node: to, reason: format!("{addr}: {reason}") };
+        let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(unreachable(e.to_string())),
+            Err(_) => return Err(unreachable(format!("no connection within {CONNECT_TIMEOUT:?}"))),
+        };
+        let _ = stream.set_nodelay(true);
+        write_frame(&mut stream, message)
+            .await
+            .map_err(|e| TransportError::Failed { node: to, reason: format!("{addr}: {e}") })?;
+        Ok(stream)
     }
 }
 
@@ -241,22 +251,5 @@ impl Transport for TcpTransport {
         };
         self.put_idle(addr, stream);
         Ok(reply)
-    }
-}
-
-impl TcpTransport {
-    async fn connect_and_send(&self, to: u64, addr: &str, message: &PeerMessage) -> Result<TcpStream, TransportError> {
-        let unreachable =
-            |reason: String| TransportError::Unreachable { node: to, reason: format!("{addr}: {reason}") };
-        let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(unreachable(e.to_string())),
-            Err(_) => return Err(unreachable(format!("no connection within {CONNECT_TIMEOUT:?}"))),
-        };
-        let _ = stream.set_nodelay(true);
-        write_frame(&mut stream, message)
-            .await
-            .map_err(|e| TransportError::Failed { node: to, reason: format!("{addr}: {e}") })?;
-        Ok(stream)
     }
 }

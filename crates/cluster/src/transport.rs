@@ -191,7 +191,8 @@ impl Transport for Loopback {
     }
 }
 
-/// The transport a single node uses until the peer channel exists: every peer is unreachable.
+/// A transport that reaches no one: every peer is unreachable (a database opened on its own,
+/// as [`crate::ClusterDb::open`] does).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Unconnected;
 

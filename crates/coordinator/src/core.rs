@@ -24,7 +24,7 @@
 //! is before the next leader was elected; the next leader waits a lease plus that window. So
 //! no two nodes hold a lease *and* the record of one group at the same instant.
 
-use halo_cluster::{Compare, NodeRecord, Op, Record, Request, Response};
+use halo_cluster::{Compare, NodeRecord, Op, Record, Request};
 use halo_engine::model::{self, ClusterProperties, GroupDoc, NodeStateDoc, OwnerDoc, ResourceDoc, keys};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -147,11 +147,6 @@ impl Coordinator {
     /// Tells the core the wall clock (Unix seconds); the driver does before each step.
     pub fn set_wall_clock(&mut self, unix_s: u64) {
         self.wall_clock = unix_s;
-    }
-
-    /// The cluster properties it runs with.
-    pub fn properties(&self) -> ClusterProperties {
-        self.props
     }
 
     /// The lease a grant gives.
@@ -560,15 +555,5 @@ impl Coordinator {
             }
             _ => {}
         }
-    }
-
-    /// What the coordinator knows of each node, for `halo node list`: name → (Up?, paused?).
-    pub fn node_view(&self, now: Time) -> BTreeMap<String, (bool, bool)> {
-        self.node_states_for_placement(now).into_iter().map(|(n, s)| (n, (s.up, s.paused))).collect()
-    }
-
-    /// Whether a write's outcome matters to the caller (an applied write is seen in the feed).
-    pub fn is_applied(response: &Response) -> bool {
-        matches!(response, Response::Applied { .. })
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! This crate owns a discrete-event simulation that runs the engine's real decision core
 //! (`halo_engine::core::Core`, the same code the node daemon runs) against models of what lies
-//! around it: the cluster database ([`db`]), the resource hosts of a node ([`host`]) and, ready for
-//! the cluster work, the network ([`net`]); with simulated time and seeded randomness, so that one
+//! around it: the cluster database ([`db`]), the resource hosts of a node ([`host`]) and the
+//! network ([`net`]); with simulated time and seeded randomness, so that one
 //! seed gives one run on any machine. A [`schedule`] of operator commands and faults drives each
 //! run, then a quiet phase lets everything settle, and the [`checker`] judges the run as it goes
 //! and at its end. A failing seed prints the command that replays it.
@@ -16,6 +16,12 @@
 //!   core opened the same resource again while an open was in flight (seed 371). Fixed in the
 //!   core (a death report does not touch a resource whose open is in flight); the exact
 //!   interleavings are pinned by the engine's core tests.
+//! - Cluster runs ([`cluster`]) found three: a deposed leader re-elected before it noticed kept
+//!   its old view of leases and failed a group over from a node holding a lease from the interim
+//!   leader (seed 546; leaderships are now told apart by Raft term); a deposed coordinator's
+//!   failover reached the log through its successor (seed 9; coordinator writes are no longer
+//!   forwarded, and it decides nothing without a fresh quorum confirmation); lease expiries
+//!   counted as resource failures and left groups down for RetryPeriodOnFailure (seed 8292).
 //!
 //! It must not be a dependency of anything that ships, must not change the engine to suit
 //! itself (it drives the core only through `Core::step` and reads only its public views), and

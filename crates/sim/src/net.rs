@@ -1,7 +1,6 @@
-//! A simulated network between nodes, for the multi-node runs the cluster work brings: each
+//! A simulated network between nodes, for the cluster runs ([`crate::cluster`]): each
 //! message is dropped with some probability or delivered after a delay drawn from a range, and
-//! partitions (sides that cannot reach each other) and one-way cuts block it. Today's runs have
-//! one node and send nothing through it; the tests below pin its behaviour down now.
+//! partitions (sides that cannot reach each other) and one-way cuts block it.
 
 use crate::rng::SimRng;
 use std::collections::BTreeSet;

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
-/// The node's name (one node until the cluster work).
+/// The node's name (these runs have one node; [`crate::cluster`] runs three).
 const NODE: &str = "n1";
 /// Trace lines kept for a violation's report.
 const RECENT: usize = 40;
