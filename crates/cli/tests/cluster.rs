@@ -332,3 +332,45 @@ fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
     assert_eq!(lines_after(&log, 0).len(), 2, "started exactly twice: once per owner");
     let _ = &nodes[2].dir;
 }
+
+#[test]
+fn a_drained_node_gives_its_groups_away_and_failback_brings_them_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(dir.path());
+    for g in ["a", "b", "c"] {
+        nodes[0].ok(&["group", "create", g, "--set", "PreferredOwners=n1"]);
+        nodes[0].ok(&["resource", "create", &format!("{g}-r"), "--group", g, "--type", "dummy"]);
+        nodes[0].ok(&["group", "online", g, "--wait"]);
+    }
+    let settled_on = |g: &str, want: &dyn Fn(&str) -> bool| {
+        let (o, _) = owner(&nodes[1], g);
+        let n = nodes.iter().find(|n| n.name == o)?;
+        (want(&o) && n.json(&["group", "show", g])["state"] == "Online").then_some(())
+    };
+
+    nodes[1].ok(&["node", "pause", "n1", "--drain"]);
+    for g in ["a", "b", "c"] {
+        until(&format!("group {g} drained off n1"), Duration::from_secs(30), || settled_on(g, &|o| o != "n1"));
+    }
+    let list = nodes[2].json(&["node", "list"]);
+    assert!(list.as_array().unwrap().iter().any(|n| n["name"] == "n1" && n["state"] == "Paused"), "{list}");
+    // A paused node takes no group.
+    let out = nodes[1].cli(&["group", "move", "a", "--node", "n1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_NODE_PAUSED"), "{out:?}");
+
+    // Resumed with failback: the groups that prefer n1 come home.
+    nodes[2].ok(&["node", "resume", "n1", "--failback"]);
+    for g in ["a", "b", "c"] {
+        until(&format!("group {g} back on n1"), Duration::from_secs(30), || settled_on(g, &|o| o == "n1"));
+    }
+
+    // The heartbeat timing is a cluster property, checked against its range.
+    nodes[1].ok(&["cluster", "set", "HeartbeatInterval=250"]);
+    let cluster = nodes[0].json(&["cluster", "show"]);
+    assert_eq!(
+        (cluster["properties"]["HeartbeatInterval"].clone(), cluster["lease_ms"].clone()),
+        (250.into(), 1000.into())
+    );
+    let out = nodes[0].cli(&["cluster", "set", "HeartbeatThreshold=1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS"), "{out:?}");
+}

@@ -38,6 +38,22 @@ pub use state::{
 pub use status::Status;
 pub use worker::{PendingWorker, Worker, WorkerContext, WorkerExit, terminate_workers};
 
+/// The name of the property that carries the ownership epoch in OnlineV2/OfflineV2 input
+/// buffers (a halo extension; see [`epoch`]).
+pub const EPOCH_PROPERTY: &str = "Epoch";
+
+/// The ownership epoch halo passes in the input buffer of `online_v2` and `offline_v2`: a
+/// property list holding the ULARGE_INTEGER (or DWORD) `Epoch`, the revision of the group's
+/// ownership record. It only grows, so a resource that guards an external system can keep the
+/// highest it has seen and refuse a caller with an older one. `None` when the buffer holds none.
+pub fn epoch(input: &[u8]) -> Option<u64> {
+    let list = PropertyList::decode(input).ok()?;
+    match list.get(EPOCH_PROPERTY)? {
+        ValueData::ULargeInteger(e) => Some(*e),
+        other => other.as_dword().map(u64::from),
+    }
+}
+
 /// `0xFFFFFFFF` in a poll-interval or retry property: "use the type's value" / "never".
 pub const USE_TYPE_VALUE: u32 = u32::MAX;
 
@@ -47,5 +63,22 @@ pub fn parse_u32(text: &str) -> Option<u32> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u32::from_str_radix(hex, 16).ok(),
         None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_is_read_from_an_input_buffer() {
+        let input = PropertyList::new().with(EPOCH_PROPERTY, ValueData::ULargeInteger(42)).encode().unwrap_or_default();
+        assert_eq!(epoch(&input), Some(42));
+        let dword = PropertyList::new().with(EPOCH_PROPERTY, ValueData::Dword(7)).encode().unwrap_or_default();
+        assert_eq!(epoch(&dword), Some(7));
+        assert_eq!(epoch(&[]), None);
+        assert_eq!(epoch(b"not a property list"), None);
+        let other = PropertyList::new().with("Other", ValueData::Dword(1)).encode().unwrap_or_default();
+        assert_eq!(epoch(&other), None);
     }
 }

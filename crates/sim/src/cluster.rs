@@ -625,10 +625,7 @@ impl Sim {
             }
             Call::Online { input, .. } => {
                 let group = self.nodes[i].host.get(&id).map(|r| r.group.clone()).unwrap_or_default();
-                let epoch = resapi::PropertyList::decode(&input).ok().and_then(|l| match l.get("Epoch") {
-                    Some(resapi::ValueData::ULargeInteger(e)) => Some(*e),
-                    _ => None,
-                });
+                let epoch = resapi::epoch(&input);
                 if let Some(e) = epoch {
                     let max = self.max_epoch.entry(group.clone()).or_default();
                     if e < *max {

@@ -133,11 +133,7 @@ pub fn operation_env(
 /// The ownership epoch the node passes in an online/offline input buffer (a property list with
 /// a DWORD or ULARGE_INTEGER `Epoch`), if there is one.
 pub fn epoch(input: &[u8]) -> Option<u64> {
-    let list = resapi::PropertyList::decode(input).ok()?;
-    match list.get("Epoch")? {
-        resapi::ValueData::ULargeInteger(e) => Some(*e),
-        other => other.as_dword().map(u64::from),
-    }
+    resapi::epoch(input)
 }
 
 /// Is any process of group `pgid` still running (not a zombie)? Reads /proc.

@@ -123,7 +123,7 @@ impl Core {
     /// the highest epoch it saw can refuse a caller with an older one).
     pub(super) fn epoch_input(&self, group: &str) -> Vec<u8> {
         resapi::PropertyList::new()
-            .with("Epoch", resapi::ValueData::ULargeInteger(self.view.epoch_of(group)))
+            .with(resapi::EPOCH_PROPERTY, resapi::ValueData::ULargeInteger(self.view.epoch_of(group)))
             .encode()
             .unwrap_or_default()
     }
