@@ -367,11 +367,15 @@ impl View {
 
     /// A resource as the API shows it.
     pub fn resource_view(&self, r: &Res, node: &str) -> ResourceView {
+        // A node knows the state only of what runs on it: of a group another node owns, it can
+        // say nothing unless something of it is still active here.
+        let elsewhere = self.owners.get(&r.doc.group).is_some_and(|(_, o)| o.node != node);
+        let state = if elsewhere && !r.is_active() { "Unknown".to_string() } else { r.state.to_string() };
         ResourceView {
             name: r.doc.name.clone(),
             group: r.doc.group.clone(),
             type_name: r.doc.type_name.clone(),
-            state: r.state.to_string(),
+            state,
             status: r.status.0,
             status_text: r.status.to_string(),
             desired: r.desired,
@@ -386,9 +390,11 @@ impl View {
 
     /// A group as the API shows it.
     pub fn group_view(&self, g: &Group, node: &str) -> GroupView {
+        let elsewhere = self.owners.get(&g.doc.name).is_some_and(|(_, o)| o.node != node);
+        let state = if elsewhere && g.state == GroupState::Offline { "Unknown".to_string() } else { g.state.to_string() };
         GroupView {
             name: g.doc.name.clone(),
-            state: g.state.to_string(),
+            state,
             owner: self.owners.get(&g.doc.name).map_or(node, |(_, o)| o.node.as_str()).to_string(),
             epoch: self.epoch_of(&g.doc.name),
             moving_to: self.owners.get(&g.doc.name).and_then(|(_, o)| o.moving.as_ref().map(|m| m.to.clone())),
