@@ -4,7 +4,8 @@
 //! network ([`crate::net`]: delays, loss, partitions, one-way cuts), modelled hosts that run
 //! resources and enforce the lease deadline on their own, and the heartbeat agent's rules.
 //! Faults: node crashes and restarts, freezes (SIGSTOP) past the lease, minority and majority
-//! partitions, one-way cuts, message loss, leader loss in the middle of moves.
+//! partitions, one-way cuts, message loss, and the leader (the coordinator) crashing in the
+//! middle of a move.
 //!
 //! The checker asserts, as the run goes: a group never runs on two nodes at an overlapping
 //! instant (a resource counts as running from the moment its online is called until its offline
@@ -81,6 +82,8 @@ enum Fault {
     Heal,
     Lossy(bool),
     Move(usize),
+    /// Crash whichever node leads now (restarted later): the coordinator lost mid-move.
+    CrashLeader(Duration),
 }
 
 #[derive(Debug)]
@@ -268,7 +271,7 @@ impl Sim {
             let t = start + Duration::from_millis(self.rng.between(0, span));
             let node = self.rng.index(NODES.len());
             let length = self.rng.ms(300, 3_000);
-            match self.rng.weighted(&[3, 3, 3, 1, 1, 4]) {
+            match self.rng.weighted(&[3, 3, 3, 1, 1, 4, 2]) {
                 0 => {
                     self.at(t, Ev::Fault(Fault::Crash(node)));
                     self.at(t + length, Ev::Fault(Fault::Restart(node)));
@@ -290,9 +293,16 @@ impl Sim {
                     self.at(t, Ev::Fault(Fault::Lossy(true)));
                     self.at(t + length, Ev::Fault(Fault::Lossy(false)));
                 }
-                _ => {
+                5 => {
                     let g = self.rng.index(GROUPS);
                     self.at(t, Ev::Fault(Fault::Move(g)));
+                }
+                _ => {
+                    // A move, and the coordinator lost while it is under way.
+                    let g = self.rng.index(GROUPS);
+                    self.at(t, Ev::Fault(Fault::Move(g)));
+                    let after = self.rng.ms(1, 60);
+                    self.at(t + after, Ev::Fault(Fault::CrashLeader(length)));
                 }
             }
         }
@@ -861,6 +871,12 @@ impl Sim {
                 self.summary.faults += 1;
                 let (a, b) = (self.nodes[a].name.clone(), self.nodes[b].name.clone());
                 self.net.cut(&a, &b);
+            }
+            Fault::CrashLeader(down_for) => {
+                if let Some(l) = self.leader {
+                    self.fault(Fault::Crash(l))?;
+                    self.at(self.now + down_for, Ev::Fault(Fault::Restart(l)));
+                }
             }
             Fault::Heal => self.net.heal(),
             Fault::Lossy(on) => self.net.drop = if on { 0.2 } else { 0.0 },

@@ -391,7 +391,8 @@ impl View {
     /// A group as the API shows it.
     pub fn group_view(&self, g: &Group, node: &str) -> GroupView {
         let elsewhere = self.owners.get(&g.doc.name).is_some_and(|(_, o)| o.node != node);
-        let state = if elsewhere && g.state == GroupState::Offline { "Unknown".to_string() } else { g.state.to_string() };
+        let state =
+            if elsewhere && g.state == GroupState::Offline { "Unknown".to_string() } else { g.state.to_string() };
         GroupView {
             name: g.doc.name.clone(),
             state,
