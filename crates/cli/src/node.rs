@@ -118,7 +118,16 @@ impl NodeRun {
                 return Err(anyhow::anyhow!("{error}"));
             }
         }
-        tracing::info!("shutting down: taking every group offline");
+        // A planned stop moves the groups to other nodes first (as WSFC does when its service
+        // stops): a move, not a failover, so FailoverThreshold is not spent on maintenance.
+        tokio::select! {
+            () = move_groups_away(&engine, SHUTDOWN_MOVE_TIMEOUT) => {}
+            () = signals.next() => {
+                tracing::warn!("second signal: stopping now without waiting for groups");
+                std::process::exit(EXIT_FORCED);
+            }
+        }
+        tracing::info!("shutting down: taking every group still here offline");
         tokio::select! {
             result = engine.shutdown(SHUTDOWN_TIMEOUT) => match result {
                 Ok(OpStatus::Succeeded) => tracing::info!("every group is offline"),
@@ -139,6 +148,41 @@ impl NodeRun {
         }
         engine.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
+    }
+}
+
+/// How long a stopping node waits for its groups to move to other nodes before it takes the
+/// rest offline.
+pub const SHUTDOWN_MOVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Moves every group this node owns to the node placement picks, and waits (at most `limit`)
+/// until none is left here or moving. Groups no other node can take stay (and are then taken
+/// offline by the shutdown).
+async fn move_groups_away(engine: &Engine, limit: Duration) {
+    let me = engine.node().to_string();
+    let mine = |e: &Engine| e.groups().into_iter().filter(|g| g.owner == me).collect::<Vec<_>>();
+    let mut moving = 0;
+    for g in mine(engine) {
+        match engine.move_group(&g.name, None, resapi::GroupMoveFlags::empty(), "shutdown").await {
+            Ok(()) => moving += 1,
+            Err(e) => tracing::info!(group = %g.name, error = %e, "group stays for the shutdown"),
+        }
+    }
+    if moving == 0 {
+        return;
+    }
+    tracing::info!(groups = moving, "shutting down: moving groups to other nodes");
+    let (_, mut events) = engine.events().subscribe(u64::MAX);
+    let deadline = tokio::time::Instant::now() + limit;
+    // Done when nothing owned here is still moving away.
+    while mine(engine).iter().any(|g| g.moving_to.is_some()) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
+                tracing::warn!("groups did not finish moving in time; taking the rest offline");
+                return;
+            }
+        }
     }
 }
 

@@ -374,3 +374,38 @@ fn a_drained_node_gives_its_groups_away_and_failback_brings_them_home() {
     let out = nodes[0].cli(&["cluster", "set", "HeartbeatThreshold=1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERROR_CLUSTER_PARAMETER_OUT_OF_BOUNDS"), "{out:?}");
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_moves_its_groups_away_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = three(dir.path());
+    let record = dir.path().join("record");
+    let script = recording_script(dir.path(), &record);
+    nodes[2].ok(&["group", "create", "g"]);
+    nodes[2].ok(&[
+        "resource",
+        "create",
+        "rec",
+        "--group",
+        "g",
+        "--type",
+        "script",
+        "--set",
+        &format!("ScriptPath={script}"),
+    ]);
+    nodes[2].ok(&["group", "online", "g", "--wait"]);
+    let seen = lines_after(&record, 0).len();
+    // A planned stop: a move (OfflineV2 with a destination), not a failover after the lease.
+    nix::sys::signal::kill(nodes[2].pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = nodes[2].child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let calls = lines_after(&record, seen);
+    let offline = calls.iter().find(|l| l.starts_with("offline")).expect("an offline on the stopping node");
+    assert!(offline.starts_with("offline dest=n") && offline.contains("flags=0x40"), "{offline}");
+    let (to, _) = owner(&nodes[0], "g");
+    assert!(to == "n1" || to == "n2", "{to}");
+    until("the group online on its new node", Duration::from_secs(30), || {
+        let n = nodes.iter().find(|n| n.name == to)?;
+        (n.json(&["group", "show", "g"])["state"] == "Online").then_some(())
+    });
+}
