@@ -253,3 +253,38 @@ impl Transport for TcpTransport {
         Ok(reply)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair of streams on loopback.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), server.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_and_bad_ones_are_refused_without_reading_them() {
+        let (mut a, mut b) = pair().await;
+        write_frame(&mut a, &PeerMessage::Evict { name: "n9".into() }).await.unwrap();
+        let got: PeerMessage = read_frame(&mut b).await.unwrap();
+        assert!(matches!(got, PeerMessage::Evict { name } if name == "n9"));
+
+        // A length over the limit is refused before any allocation of that size.
+        a.write_all(&(u32::MAX).to_be_bytes()).await.unwrap();
+        let err = read_frame::<PeerMessage>(&mut b).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("limit"), "{err}");
+
+        // Not a message: named as malformed.
+        let (mut a, mut b) = pair().await;
+        let junk = b"{\"Nope\":1}";
+        a.write_all(&(junk.len() as u32).to_be_bytes()).await.unwrap();
+        a.write_all(junk).await.unwrap();
+        let err = read_frame::<PeerMessage>(&mut b).await.unwrap_err();
+        assert!(err.to_string().contains("malformed peer message"), "{err}");
+    }
+}
