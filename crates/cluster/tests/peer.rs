@@ -86,3 +86,30 @@ async fn nodes_form_join_forward_rejoin_and_evict_over_tcp() {
     b.shutdown().await.unwrap();
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_directory_from_before_clusters_boots_as_node_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // As an older halo left it: a one-member database, no node.json, no node registry.
+    let old = ClusterDb::open(dir.path(), "127.0.0.1:7480").await.unwrap();
+    let revision = old.put("group/web", b"{}".to_vec()).await.unwrap();
+    old.shutdown().await.unwrap();
+    drop(old);
+    let (db, addr) = boot(dir.path(), "legacy", None).await;
+    assert_eq!(db.node_id(), 1);
+    assert_eq!(db.get("group/web").unwrap().map(|r| r.revision), Some(revision));
+    // It registers itself and records its peer address once it leads again.
+    db.raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.membership_config.membership().get_node(&1).is_some_and(|n| n.addr == addr), "the new address")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while db.nodes().unwrap().iter().all(|n| n.name != "legacy") {
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        // The registration is a write the background rejoin makes; the feed says when.
+        let mut watch = db.watch(db.snapshot().unwrap().revision).unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(500), watch.next()).await;
+    }
+    db.shutdown().await.unwrap();
+}

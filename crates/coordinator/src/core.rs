@@ -363,8 +363,10 @@ impl Coordinator {
             }
             let owner = self.owners.get(&group).cloned();
             let lost = match &owner {
-                // A group without a record (written by hand, or by an older halo) is placed.
-                None => Some(None),
+                // A group without a record (written by hand, or by an older halo) is placed, once
+                // every live node has had a lease's time to be heard (so that its preferred
+                // owners count).
+                None => (now >= since + self.lease()).then_some(None),
                 Some((revision, o)) => {
                     let entry = self.nodes.get(&o.node);
                     let registered = entry.is_some_and(|e| e.record.is_some());

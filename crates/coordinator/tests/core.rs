@@ -177,3 +177,19 @@ fn a_silent_node_is_recorded_down_and_a_node_heard_again_up() {
     h.run(ms(3_050), ms(3_200), &["a", "b", "c"]);
     assert_eq!(h.states.last().map(|(_, s)| s.as_str()), Some("node-state/c=Up"));
 }
+
+#[test]
+fn a_group_without_an_ownership_record_is_placed() {
+    // A database from before clusters (or a group written by hand): no owner/<group>.
+    let mut h = Harness::new();
+    let group =
+        GroupDoc { name: "old".into(), common: BTreeMap::from([("PreferredOwners".to_string(), "c".to_string())]) };
+    let put = Op::Put { key: keys::group("old"), value: serde_json::to_vec(&group).unwrap() };
+    h.step(ms(0), Input::Change { revision: 5, ops: vec![put] });
+    h.step(ms(0), Input::Leadership { leading: true, term: 1 });
+    h.run(ms(0), ms(1_500), &["a", "b", "c"]);
+    // Placed once, on its preferred owner, after every node had a lease's time to be heard.
+    assert_eq!(h.moved.len(), 1, "{:?}", h.moved);
+    assert_eq!(h.moved[0].1, "c");
+    assert!(h.moved[0].0 >= ms(800), "{:?}", h.moved);
+}
