@@ -139,6 +139,7 @@ impl ClusterDb {
             transport: self.transport.clone(),
             raft: self.raft.clone(),
             node_id: self.node_id,
+            stop: self.stop_serving.subscribe(),
         }
     }
 
@@ -155,6 +156,8 @@ struct Rejoiner {
     transport: std::sync::Arc<dyn crate::transport::DynTransport>,
     raft: openraft::Raft<crate::TypeConfig>,
     node_id: u64,
+    /// Turns true when the database shuts down: asking stops with it.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Rejoiner {
@@ -186,7 +189,11 @@ impl Rejoiner {
                     Err(e) => tracing::debug!(%addr, error = %e, "member unreachable"),
                 }
             }
-            tokio::time::sleep(delay).await;
+            let mut stop = self.stop.clone();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.wait_for(|s| *s) => return Err(ClusterError::Closed),
+            }
             delay = (delay * 2).min(Duration::from_secs(1));
         }
     }

@@ -530,7 +530,7 @@ impl ClusterDb {
         PeerService {
             raft: self.raft.clone(),
             writes: self.writes.clone(),
-            db: self.db.clone(),
+            db: Arc::downgrade(&self.db),
             app: self.app.clone(),
             transport: self.transport.clone(),
         }
@@ -767,6 +767,12 @@ impl ClusterDb {
         self.stop_serving.send_replace(true);
         let result = self.raft.shutdown().await.map_err(|e| ClusterError::Raft(e.to_string()));
         self.feed.close();
+        // openraft's storage tasks and the peer connections let go of the database a moment
+        // after; wait for that (bounded), so that the directory can be opened again at once.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.db) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         result
     }
 }

@@ -78,7 +78,8 @@ enum Change {
 
 impl PeerService {
     fn read_record(&self, key: &str) -> Result<Option<crate::Record>, ClusterError> {
-        crate::read_key(&self.db, key)
+        let db = self.database()?;
+        crate::read_key(&db, key)
     }
 
     /// Makes a membership change; one change at a time is allowed, so a change that meets
@@ -217,7 +218,7 @@ impl PeerService {
     }
 
     fn registered(&self) -> Result<Vec<NodeRecord>, ClusterError> {
-        crate::list_keys(&self.db, NODES)?
+        crate::list_keys(&*self.database()?, NODES)?
             .into_iter()
             .map(|(_, r)| serde_json::from_slice(&r.value).map_err(|e| ClusterError::Read(e.to_string())))
             .collect()

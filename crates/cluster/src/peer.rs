@@ -45,7 +45,9 @@ pub trait AppHandler: Send + Sync + 'static {
 pub struct PeerService {
     pub(crate) raft: Raft<TypeConfig>,
     pub(crate) writes: mpsc::UnboundedSender<Pending>,
-    pub(crate) db: Arc<redb::Database>,
+    /// Weak: whoever keeps a service (a transport's registry, a connection task) must not keep
+    /// the database file open after the database shut down.
+    pub(crate) db: std::sync::Weak<redb::Database>,
     pub(crate) app: Arc<RwLock<Option<Arc<dyn AppHandler>>>>,
     pub(crate) transport: Arc<dyn crate::transport::DynTransport>,
 }
@@ -95,6 +97,11 @@ impl PeerService {
             return reply;
         };
         self.transport.send_boxed(leader, &addr, message).await.unwrap_or(reply)
+    }
+
+    /// The database, while it is open.
+    pub(crate) fn database(&self) -> Result<Arc<redb::Database>, ClusterError> {
+        self.db.upgrade().ok_or(ClusterError::Closed)
     }
 
     /// Commits `request` here, through the group-commit writer; only a leader can.
