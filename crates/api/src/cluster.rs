@@ -96,10 +96,21 @@ pub(crate) async fn consistent(e: &Engine, q: &ReadQuery, uri: &Uri) -> Result<O
     Ok(None)
 }
 
-/// One node as the API shows it.
-fn node_json(e: &Engine, record: &halo_engine::NodeRecord, recorded: &str) -> serde_json::Value {
+/// Nodes as the API shows them: the registry's records with their recorded states, joined
+/// with the Raft membership (read once for all of them).
+fn nodes_of(e: &Engine, nodes: &[(halo_engine::NodeRecord, String)]) -> Vec<serde_json::Value> {
     let members = e.members();
     let leader = e.leader_id();
+    nodes.iter().map(|(r, s)| node_json(&members, leader, r, s)).collect()
+}
+
+/// One node as the API shows it.
+fn node_json(
+    members: &std::collections::BTreeMap<u64, (String, bool)>,
+    leader: Option<u64>,
+    record: &halo_engine::NodeRecord,
+    recorded: &str,
+) -> serde_json::Value {
     let (state, role) = match members.get(&record.id) {
         None => ("Joining", "none"),
         Some((_, true)) => (recorded, "voter"),
@@ -117,7 +128,7 @@ fn node_json(e: &Engine, record: &halo_engine::NodeRecord, recorded: &str) -> se
 }
 
 pub(crate) fn nodes_json(e: &Engine) -> serde_json::Value {
-    json!(e.nodes().iter().map(|(r, s)| node_json(e, r, s)).collect::<Vec<_>>())
+    json!(nodes_of(e, &e.nodes()))
 }
 
 pub(crate) async fn nodes(State(e): State<Api>, Query(q): Query<ReadQuery>, uri: Uri) -> Result<Response> {
@@ -132,8 +143,9 @@ fn no_node(name: &str) -> ApiError {
 }
 
 pub(crate) async fn node(State(e): State<Api>, Path(name): Path<String>) -> Result<Json<serde_json::Value>> {
-    let (record, state) = e.nodes().into_iter().find(|(r, _)| r.name == name).ok_or_else(|| no_node(&name))?;
-    Ok(Json(node_json(&e, &record, &state)))
+    let one: Vec<_> = e.nodes().into_iter().filter(|(r, _)| r.name == name).collect();
+    let node = nodes_of(&e, &one).pop().ok_or_else(|| no_node(&name))?;
+    Ok(Json(node))
 }
 
 pub(crate) async fn evict_node(State(e): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {

@@ -5,7 +5,6 @@
 
 use crate::client::{Client, Output};
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::Value;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,9 +83,12 @@ impl LocalCluster {
     /// Waits until `voters` nodes are Up voters, as the first running node sees it.
     pub fn wait_up(&self, voters: usize, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
+        // One small runtime for the whole wait (it runs outside any runtime).
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         loop {
             if let Some(node) = self.nodes.iter().find(|n| n.running())
-                && let Ok(list) = get_blocking(&node.endpoint, "/v1/nodes")
+                && let Ok(list) =
+                    rt.block_on(async { Client::new(&node.endpoint, Output::Json)?.get("/v1/nodes").await })
             {
                 let up = list
                     .as_array()
@@ -139,12 +141,6 @@ impl Drop for LocalCluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-/// A blocking GET (for waits outside a runtime).
-fn get_blocking(endpoint: &str, path: &str) -> Result<Value> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async { Client::new(endpoint, Output::Json)?.get(path).await })
 }
 
 fn spawn(dir: &Path, name: &str, join: Option<&str>, listen: Option<&str>, peer: Option<&str>) -> Result<LocalNode> {

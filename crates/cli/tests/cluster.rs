@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{logged_sleeper_arguments, running, starts, until};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,6 @@ struct Node {
     child: Child,
     endpoint: String,
     peer: String,
-    dir: PathBuf,
 }
 
 impl Node {
@@ -59,7 +60,7 @@ impl Node {
         assert!(!endpoint.is_empty() && !peer.is_empty(), "node {name} did not start; see {name}.log");
         // Keep draining stdout so the daemon never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Node { name: name.into(), child, endpoint, peer, dir: data }
+        Node { name: name.into(), child, endpoint, peer }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -93,18 +94,6 @@ impl Drop for Node {
         let _ = nix::sys::signal::kill(self.pid(), nix::sys::signal::Signal::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` (a condition on other processes, which cannot be awaited) until it holds.
-fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -146,19 +135,13 @@ fn recording_script(dir: &Path, record: &Path) -> String {
     path.display().to_string()
 }
 
-fn lines_after(record: &Path, skip: usize) -> Vec<String> {
-    std::fs::read_to_string(record).unwrap_or_default().lines().skip(skip).map(str::to_string).collect()
-}
-
-#[test]
-fn a_move_carries_its_destination_and_flags_and_the_epoch_grows() {
-    let dir = tempfile::tempdir().unwrap();
-    let nodes = three(dir.path());
-    let record = dir.path().join("record");
-    let script = recording_script(dir.path(), &record);
-    // Created through n2: the group belongs to n2.
-    nodes[1].ok(&["group", "create", "g"]);
-    nodes[1].ok(&[
+/// Group `g`, created through `node` (which therefore owns it), holding `rec`: a
+/// [`recording_script`] resource. Returns the record's path.
+fn recorded_group(node: &Node, dir: &Path) -> PathBuf {
+    let record = dir.join("record");
+    let script = recording_script(dir, &record);
+    node.ok(&["group", "create", "g"]);
+    node.ok(&[
         "resource",
         "create",
         "rec",
@@ -169,6 +152,19 @@ fn a_move_carries_its_destination_and_flags_and_the_epoch_grows() {
         "--set",
         &format!("ScriptPath={script}"),
     ]);
+    record
+}
+
+fn lines_after(record: &Path, skip: usize) -> Vec<String> {
+    std::fs::read_to_string(record).unwrap_or_default().lines().skip(skip).map(str::to_string).collect()
+}
+
+#[test]
+fn a_move_carries_its_destination_and_flags_and_the_epoch_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(dir.path());
+    // Created through n2: the group belongs to n2.
+    let record = recorded_group(&nodes[1], dir.path());
     // Asked of n1, answered by the owner (the request is redirected there).
     nodes[0].ok(&["group", "online", "g", "--wait"]);
     let (first_owner, epoch0) = owner(&nodes[0], "g");
@@ -278,7 +274,7 @@ fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
     let nodes = three(dir.path());
     let log = dir.path().join("starts");
     nodes[1].ok(&["group", "create", "g"]);
-    let script = format!("echo \"$(date +%s%N) $$\" >> {}; exec sleep 600", log.display());
+    let arguments = logged_sleeper_arguments(&log);
     nodes[1].ok(&[
         "resource",
         "create",
@@ -290,14 +286,11 @@ fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
         "--set",
         "Command=/bin/sh",
         "--set",
-        &format!("Arguments=-c '{script}'"),
+        &arguments,
     ]);
     nodes[1].ok(&["group", "online", "g", "--wait"]);
     // Online means started; the first line follows as soon as the shell runs.
-    let first: i32 = until("the first start is logged", Duration::from_secs(10), || {
-        lines_after(&log, 0).first()?.split(' ').nth(1)?.parse().ok()
-    });
-    let running = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+    let (_, first) = until("the first start is logged", Duration::from_secs(10), || starts(&log).first().copied());
     assert!(running(first));
 
     // SIGSTOP the owner's daemon: its host (a separate process) stops the resource when the
@@ -307,13 +300,7 @@ fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
     let stopped_at = until("the frozen owner's host stops the resource", Duration::from_secs(10), || {
         (!running(first)).then(std::time::SystemTime::now)
     });
-    let second = until("another node starts the group", Duration::from_secs(30), || {
-        let lines = lines_after(&log, 1);
-        let line = lines.first()?.clone();
-        let mut parts = line.split(' ');
-        let at: u128 = parts.next()?.parse().ok()?;
-        Some(at)
-    });
+    let (second, _) = until("another node starts the group", Duration::from_secs(30), || starts(&log).get(1).copied());
     let stopped_ns = stopped_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     assert!(second > stopped_ns, "the second copy started before the first had stopped");
     eprintln!("stopped {:?} after the freeze", frozen.elapsed());
@@ -329,8 +316,7 @@ fn a_frozen_owner_stops_its_group_before_another_node_starts_it_and_rejoins() {
         (owner(&nodes[1], "g").0 != "n2").then_some(())
     });
     assert!(!running(first));
-    assert_eq!(lines_after(&log, 0).len(), 2, "started exactly twice: once per owner");
-    let _ = &nodes[2].dir;
+    assert_eq!(starts(&log).len(), 2, "started exactly twice: once per owner");
 }
 
 #[test]
@@ -379,20 +365,7 @@ fn a_drained_node_gives_its_groups_away_and_failback_brings_them_home() {
 fn a_node_stopped_with_sigterm_moves_its_groups_away_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = three(dir.path());
-    let record = dir.path().join("record");
-    let script = recording_script(dir.path(), &record);
-    nodes[2].ok(&["group", "create", "g"]);
-    nodes[2].ok(&[
-        "resource",
-        "create",
-        "rec",
-        "--group",
-        "g",
-        "--type",
-        "script",
-        "--set",
-        &format!("ScriptPath={script}"),
-    ]);
+    let record = recorded_group(&nodes[2], dir.path());
     nodes[2].ok(&["group", "online", "g", "--wait"]);
     let seen = lines_after(&record, 0).len();
     // A planned stop: a move (OfflineV2 with a destination), not a failover after the lease.

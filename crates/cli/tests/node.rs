@@ -13,6 +13,8 @@ use std::time::Duration;
 
 mod common;
 
+use common::running;
+
 const HALO: &str = env!("CARGO_BIN_EXE_halo");
 
 struct Node {
@@ -164,11 +166,6 @@ fn start_sleeper(node: &Node, pidfile: &Path) -> i32 {
     ]);
     node.ok(&["group", "online", "g", "--wait"]);
     std::fs::read_to_string(pidfile).unwrap().trim().parse().unwrap()
-}
-
-/// Running, as opposed to gone or a zombie waiting to be reaped.
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
 }
 
 #[tokio::test]

@@ -12,6 +12,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{logged_sleeper_arguments, running, starts, until};
+
 const HALO: &str = env!("CARGO_BIN_EXE_halo");
 
 /// The namespaces: `<p>hub` with the bridge, `<p>n1`..`<p>n3` with one node each.
@@ -122,33 +126,6 @@ impl Drop for Node {
     }
 }
 
-/// Polls a condition on other processes (nothing to await across them) until it holds.
-fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
-}
-
-fn starts(log: &Path) -> Vec<(u128, i32)> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut p = l.split(' ');
-            Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
-        })
-        .collect()
-}
-
 #[test]
 fn a_minority_stops_its_groups_and_the_majority_takes_them() {
     // The effective uid, as /proc/self/status gives it.
@@ -175,7 +152,7 @@ fn a_minority_stops_its_groups_and_the_majority_takes_them() {
 
     // The group lives on n3, which the partition will cut off.
     let log = dir.path().join("starts");
-    let script = format!("echo \"$(date +%s%N) $$\" >> {}; exec sleep 600", log.display());
+    let arguments = logged_sleeper_arguments(&log);
     nodes[2].ok(&["group", "create", "g"]);
     nodes[2].ok(&[
         "resource",
@@ -188,7 +165,7 @@ fn a_minority_stops_its_groups_and_the_majority_takes_them() {
         "--set",
         "Command=/bin/sh",
         "--set",
-        &format!("Arguments=-c '{script}'"),
+        &arguments,
     ]);
     nodes[2].ok(&["group", "online", "g", "--wait"]);
     let (_, first) = until("the first start", Duration::from_secs(10), || starts(&log).first().copied());

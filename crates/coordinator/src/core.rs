@@ -264,14 +264,13 @@ impl Coordinator {
     }
 
     fn heartbeat(&mut self, now: Time, node: &str) -> Grant {
-        let Some(since) = self.leading_since else {
+        if self.leading_since.is_none() {
             return Grant::Refused("this node does not lead the cluster".into());
-        };
+        }
         let Some(entry) = self.nodes.get_mut(node).filter(|e| e.record.is_some()) else {
             return Grant::Refused(format!("node {node} is not in the cluster"));
         };
         entry.last_heard = Some(now);
-        let _ = since;
         if !self.confirmed_at(now) {
             return Grant::Refused("leadership not confirmed by a quorum yet".into());
         }
@@ -346,6 +345,17 @@ impl Coordinator {
     /// When the owner of a group is lost, the group goes elsewhere once its lease is over.
     fn fail_over(&mut self, now: Time, ready: &mut Ready) {
         let Some(since) = self.leading_since else { return };
+        // Every step (each heartbeat) comes here: in the common case, every owner alive, leave
+        // before sorting and copying anything.
+        let owner_alive = |g: &String| {
+            self.owners
+                .get(g)
+                .and_then(|(_, o)| self.nodes.get(&o.node))
+                .is_some_and(|e| e.record.is_some() && self.alive(now, e))
+        };
+        if self.groups.keys().all(owner_alive) {
+            return;
+        }
         // What a predecessor may have granted is over by then.
         let inherited_over = self.certainly_over(since) + CONFIRM_WINDOW;
         let mut order: Vec<(u32, String)> = self

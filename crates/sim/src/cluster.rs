@@ -145,7 +145,6 @@ struct Sim {
     max_epoch: BTreeMap<String, u64>,
     summary: ClusterSummary,
     recent: VecDeque<String>,
-    healed_at: Duration,
 }
 
 fn node_core(name: &str) -> (Core, Coordinator) {
@@ -198,11 +197,10 @@ pub fn run_cluster(seed: u64, config: &ClusterConfig) -> Result<ClusterSummary, 
         max_epoch: BTreeMap::new(),
         summary: ClusterSummary { seed, ..ClusterSummary::default() },
         recent: VecDeque::new(),
-        healed_at: Duration::ZERO,
     };
     sim.boot_all();
     sim.schedule_faults(config);
-    sim.run(config)
+    sim.run()
 }
 
 impl Sim {
@@ -316,8 +314,7 @@ impl Sim {
         self.at(config.chaos + SETTLE, Ev::Final);
     }
 
-    fn run(mut self, config: &ClusterConfig) -> Result<ClusterSummary, Violation> {
-        self.healed_at = config.chaos;
+    fn run(mut self) -> Result<ClusterSummary, Violation> {
         while let Some(((t, _), ev)) = self.queue.pop_first() {
             self.now = t;
             self.summary.events += 1;
@@ -515,10 +512,9 @@ impl Sim {
             return Ok(());
         }
         let response = self.commit_now(request);
-        if let Some(owner_change) = self.log.last().filter(|c| {
-            c.ops.iter().any(|o| matches!(o, halo_cluster::Op::Put { key, .. } if key.starts_with("owner/")))
-        }) {
-            let _ = owner_change;
+        let owner_change =
+            |o: &halo_cluster::Op| matches!(o, halo_cluster::Op::Put { key, .. } if key.starts_with("owner/"));
+        if self.log.last().is_some_and(|c| c.ops.iter().any(owner_change)) {
             self.summary.owner_changes += 1;
         }
         let answer_at = self.now + self.rng.ms(1, 5);
@@ -938,7 +934,6 @@ impl Sim {
                 return Err(self.violation(format!("group {group} runs on {names:?}, its owner is {owner}")));
             }
         }
-        let _ = self.healed_at;
         Ok(())
     }
 }

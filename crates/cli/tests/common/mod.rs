@@ -223,3 +223,39 @@ esac
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir.display().to_string()
 }
+
+/// Polls `check` (a condition on other processes, which cannot be awaited) until it holds, and
+/// fails the test naming `what` after `limit`.
+pub fn until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Running, as opposed to gone or a zombie waiting to be reaped.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"))
+}
+
+/// The `Arguments` of a `process` resource running `/bin/sh` that logs each start to `log`
+/// ("<Unix ns> <pid>", read back with [`starts`]) and then sleeps.
+pub fn logged_sleeper_arguments(log: &Path) -> String {
+    format!("Arguments=-c 'echo \"$(date +%s%N) $$\" >> {}; exec sleep 600'", log.display())
+}
+
+/// The starts [`logged_sleeper_arguments`] logged: (Unix ns, pid), oldest first.
+pub fn starts(log: &Path) -> Vec<(u128, i32)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut p = l.split(' ');
+            Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+        })
+        .collect()
+}

@@ -55,6 +55,13 @@ impl Core {
         self.touch_group(&group);
     }
 
+    /// Writes an ownership change of `group`, remembered as in flight until its outcome (see
+    /// [`Core::on_ownership_written`]) or the feed brings it.
+    fn hand(&mut self, group: &str, request: Request, ready: &mut Ready) {
+        let write = self.write(request, ready);
+        self.handing.insert(group.to_string(), write);
+    }
+
     /// The lease changed.
     pub(super) fn on_lease(&mut self, now: Time, until: Option<Time>, revision: u64) {
         match until {
@@ -182,16 +189,9 @@ impl Core {
             None
         };
         let Some(next) = next else { return };
-        let Ok(value) = serde_json::to_vec(&next) else { return };
-        let key = keys::owner(group);
-        let write = self.write(
-            Request {
-                compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
-                ops: vec![Op::Put { key, value }],
-            },
-            ready,
-        );
-        self.handing.insert(group.to_string(), write);
+        if let Ok(request) = owner_request(group, revision, &next) {
+            self.hand(group, request, ready);
+        }
     }
 
     /// A resource's restarts are exhausted with RestartAction 2: the group fails over to the
@@ -227,41 +227,18 @@ impl Core {
             }),
             ..owner
         };
-        let Ok(value) = serde_json::to_vec(&next) else { return };
-        let key = keys::owner(group);
-        let write = self.write(
-            Request {
-                compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
-                ops: vec![Op::Put { key, value }],
-            },
-            ready,
-        );
-        self.handing.insert(group.to_string(), write);
+        if let Ok(request) = owner_request(group, revision, &next) {
+            self.hand(group, request, ready);
+        }
     }
 
     /// This node was paused with a drain: every group it owns (and is not already moving)
     /// moves to the node placement picks for it. A group no node can take stays, and says so.
     pub(super) fn drain(&mut self, ready: &mut Ready) {
-        let mine: Vec<String> = self
-            .view
-            .owners
-            .iter()
-            .filter(|(g, (_, o))| o.node == self.node && o.moving.is_none() && !self.handing.contains_key(*g))
-            .map(|(g, _)| g.clone())
-            .collect();
+        let mine = self.settled_here();
         for group in mine {
-            match self.plan_move(&group, None, GroupMoveFlags::empty(), "drain") {
-                Ok(Some(request)) => {
-                    let write = self.write(request, ready);
-                    self.handing.insert(group, write);
-                }
-                Ok(None) => {}
-                Err(e) => ready.events.push(crate::events::EventKind::Log {
-                    resource: String::new(),
-                    level: "Warning".into(),
-                    message: format!("draining {}: group {group} stays: {e}", self.node),
-                }),
-            }
+            let context = format!("draining {}: group {group} stays", self.node);
+            self.start_move(&group, None, "drain", &context, ready);
         }
     }
 
@@ -293,8 +270,7 @@ impl Core {
             ),
         });
         if let Ok(Some(request)) = self.plan_cancel(&group) {
-            let write = self.write(request, ready);
-            self.handing.insert(group, write);
+            self.hand(&group, request, ready);
         }
     }
 
@@ -303,13 +279,7 @@ impl Core {
     /// one) or the node was resumed with failback.
     pub(super) fn fail_back(&mut self, back: &str, asked: bool, ready: &mut Ready) {
         let hour = (self.wall_clock / 3600 % 24) as u32;
-        let mine: Vec<String> = self
-            .view
-            .owners
-            .iter()
-            .filter(|(g, (_, o))| o.node == self.node && o.moving.is_none() && !self.handing.contains_key(*g))
-            .map(|(g, _)| g.clone())
-            .collect();
+        let mine = self.settled_here();
         for group in mine {
             let Some(g) = self.view.groups.get(&group) else { continue };
             let preferred = crate::model::names_in(g.doc.common.get("PreferredOwners"));
@@ -335,18 +305,32 @@ impl Core {
             if !(asked || (auto && in_window)) {
                 continue;
             }
-            match self.plan_move(&group, Some(back), GroupMoveFlags::empty(), "failback") {
-                Ok(Some(request)) => {
-                    let write = self.write(request, ready);
-                    self.handing.insert(group, write);
-                }
-                Ok(None) => {}
-                Err(e) => ready.events.push(crate::events::EventKind::Log {
-                    resource: String::new(),
-                    level: "Warning".into(),
-                    message: format!("failback of group {group} to {back}: {e}"),
-                }),
-            }
+            let context = format!("failback of group {group} to {back}");
+            self.start_move(&group, Some(back), "failback", &context, ready);
+        }
+    }
+
+    /// The groups owned here and not moving (nor being handed over).
+    fn settled_here(&self) -> Vec<String> {
+        self.view
+            .owners
+            .iter()
+            .filter(|(g, (_, o))| o.node == self.node && o.moving.is_none() && !self.handing.contains_key(*g))
+            .map(|(g, _)| g.clone())
+            .collect()
+    }
+
+    /// Starts a move this node decided on (a drain, a failback); one that cannot be made is
+    /// logged with `context` and the group stays.
+    fn start_move(&mut self, group: &str, to: Option<&str>, reason: &str, context: &str, ready: &mut Ready) {
+        match self.plan_move(group, to, GroupMoveFlags::empty(), reason) {
+            Ok(Some(request)) => self.hand(group, request, ready),
+            Ok(None) => {}
+            Err(e) => ready.events.push(crate::events::EventKind::Log {
+                resource: String::new(),
+                level: "Warning".into(),
+                message: format!("{context}: {e}"),
+            }),
         }
     }
 
@@ -423,13 +407,7 @@ impl Core {
             }),
             ..owner
         };
-        let key = keys::owner(group);
-        let value =
-            serde_json::to_vec(&next).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
-        Ok(Some(Request {
-            compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
-            ops: vec![Op::Put { key, value }],
-        }))
+        owner_request(group, revision, &next).map(Some)
     }
 
     /// The write that cancels a move still under way here.
@@ -442,14 +420,7 @@ impl Core {
         if owner.moving.is_none() {
             return Ok(None);
         }
-        let key = keys::owner(group);
-        let next = OwnerDoc { moving: None, ..owner };
-        let value =
-            serde_json::to_vec(&next).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
-        Ok(Some(Request {
-            compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
-            ops: vec![Op::Put { key, value }],
-        }))
+        owner_request(group, revision, &OwnerDoc { moving: None, ..owner }).map(Some)
     }
 
     /// Whether node `n` can take `group`, or the error that says why not.
@@ -478,6 +449,17 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// The guarded write that replaces `group`'s ownership record, read at `revision`, with `next`:
+/// it fails whole if anyone changed the record meanwhile.
+fn owner_request(group: &str, revision: u64, next: &OwnerDoc) -> Result<Request, EngineError> {
+    let key = keys::owner(group);
+    let value = serde_json::to_vec(next).map_err(|e| EngineError::new(Status::ERROR_INVALID_DATA, e.to_string()))?;
+    Ok(Request {
+        compare: vec![Compare { key: key.clone(), revision: Some(revision) }],
+        ops: vec![Op::Put { key, value }],
+    })
 }
 
 fn no_owner(group: &str) -> EngineError {
