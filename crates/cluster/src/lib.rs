@@ -388,6 +388,8 @@ fn open_database(path: &Path) -> Result<Database, ClusterError> {
 /// The cluster database of this node.
 pub struct ClusterDb {
     node_id: u64,
+    /// When this member last heard from a leader (see [`PeerService`]).
+    leader_heard: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Turns true when the database shuts down: the peer server and its connections end.
     stop_serving: tokio::sync::watch::Sender<bool>,
     transport: Arc<dyn DynTransport>,
@@ -476,9 +478,13 @@ impl ClusterDb {
         let (writes, queue) = mpsc::unbounded_channel();
         tokio::spawn(commit_batches(raft.clone(), health.clone(), queue));
         let watchdog = tokio::spawn(watch_directory(Arc::downgrade(&health)));
+        let stop_serving = tokio::sync::watch::Sender::new(false);
+        let leader_heard = Arc::default();
+        tokio::spawn(guard_elections(raft.clone(), transport.clone(), node_id, stop_serving.subscribe()));
         Ok(ClusterDb {
             node_id,
-            stop_serving: tokio::sync::watch::Sender::new(false),
+            leader_heard,
+            stop_serving,
             transport,
             app: Arc::default(),
             raft,
@@ -533,6 +539,7 @@ impl ClusterDb {
             db: Arc::downgrade(&self.db),
             app: self.app.clone(),
             transport: self.transport.clone(),
+            leader_heard: self.leader_heard.clone(),
         }
     }
 
@@ -548,7 +555,8 @@ impl ClusterDb {
 
     /// The leader as this node knows it: its id and peer address.
     pub fn leader(&self) -> Option<(u64, String)> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
         let id = metrics.current_leader?;
         let addr = metrics.membership_config.membership().get_node(&id).map(|n| n.addr.clone())?;
         Some((id, addr))
@@ -556,13 +564,13 @@ impl ClusterDb {
 
     /// Whether this node leads right now (as far as it knows).
     pub fn is_leader(&self) -> bool {
-        let metrics = self.raft.metrics().borrow().clone();
-        metrics.state.is_leader() && metrics.current_leader == Some(self.node_id)
+        leads(&self.raft).is_ok()
     }
 
     /// The members: node id → (peer address, voter?).
     pub fn members(&self) -> BTreeMap<u64, (String, bool)> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
         let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
         membership.nodes().map(|(id, n)| (*id, (n.addr.clone(), voters.contains(id)))).collect()
@@ -774,6 +782,70 @@ impl ClusterDb {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         result
+    }
+}
+
+/// Whether `raft`'s member leads now (as far as it knows), or who does.
+pub(crate) fn leads(raft: &Raft<TypeConfig>) -> Result<(), ClusterError> {
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow();
+    if metrics.state.is_leader() && metrics.current_leader == Some(metrics.id) {
+        Ok(())
+    } else {
+        Err(ClusterError::NotLeader { leader_id: metrics.current_leader, leader_addr: None })
+    }
+}
+
+/// How often a member checks that it reaches a majority of the voters.
+const ELECTION_GUARD_EVERY: Duration = Duration::from_millis(100);
+
+/// A voter that heard from a leader more recently than this would not vote in an election.
+const LEADER_SILENCE: Duration = Duration::from_millis(150);
+
+/// openraft 0.9 has no PreVote: a member cut off from the others (or frozen, or whose leader's
+/// replication to it is backing off) starts elections it cannot win, and its term grows; that
+/// higher term then makes the leader step down, and the cluster spends an election — and, for
+/// the coordinator's leases, most of a lease — on nothing. So a member may start elections only
+/// while a majority of the voters (itself included) would vote: reachable over the peer channel
+/// and silent from any leader for [`LEADER_SILENCE`]. It asks every [`ELECTION_GUARD_EVERY`]: the
+/// check PreVote makes.
+async fn guard_elections<T: transport::Transport>(
+    raft: Raft<TypeConfig>,
+    transport: Arc<T>,
+    me: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut allowed = true;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(ELECTION_GUARD_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let voters: Vec<(u64, String)> = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            membership.voter_ids().filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone()))).collect()
+        };
+        if !voters.iter().any(|(id, _)| *id == me) {
+            continue; // Not a voter (yet): it starts no election anyway.
+        }
+        let silent = |ms: Option<u64>| ms.is_none_or(|ms| ms >= LEADER_SILENCE.as_millis() as u64);
+        let mut reached = 1;
+        for (id, addr) in voters.iter().filter(|(id, _)| *id != me) {
+            let ping = tokio::time::timeout(ELECTION_GUARD_EVERY, transport.send(*id, addr, PeerMessage::Ping));
+            if let Ok(Ok(PeerReply::Pong { leader_heard_ms_ago })) = ping.await
+                && silent(leader_heard_ms_ago)
+            {
+                reached += 1;
+            }
+        }
+        let majority = reached * 2 > voters.len();
+        if majority != allowed {
+            allowed = majority;
+            raft.runtime_config().elect(allowed);
+            tracing::info!(reached, voters = voters.len(), elections = allowed, "reach of the other voters changed");
+        }
     }
 }
 

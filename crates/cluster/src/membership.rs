@@ -111,12 +111,7 @@ impl PeerService {
 
     /// This node leads, or the caller learns who does.
     fn ensure_leader(&self) -> Result<(), ClusterError> {
-        let metrics = self.raft.metrics().borrow().clone();
-        if metrics.current_leader == Some(metrics.id) && metrics.state.is_leader() {
-            Ok(())
-        } else {
-            Err(ClusterError::NotLeader { leader_id: metrics.current_leader, leader_addr: None })
-        }
+        crate::leads(&self.raft)
     }
 
     /// Registers (or re-registers) a node and gives its id.

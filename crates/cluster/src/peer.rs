@@ -50,16 +50,22 @@ pub struct PeerService {
     pub(crate) db: std::sync::Weak<redb::Database>,
     pub(crate) app: Arc<RwLock<Option<Arc<dyn AppHandler>>>>,
     pub(crate) transport: Arc<dyn crate::transport::DynTransport>,
+    /// When this member last heard from a leader (an AppendEntries), for [`PeerMessage::Ping`].
+    pub(crate) leader_heard: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl PeerService {
     /// Answers one message.
     pub async fn handle(&self, message: PeerMessage) -> PeerReply {
         match message {
-            PeerMessage::AppendEntries(rpc) => PeerReply::AppendEntries(self.raft.append_entries(rpc).await),
+            PeerMessage::AppendEntries(rpc) => {
+                *self.leader_heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+                PeerReply::AppendEntries(self.raft.append_entries(rpc).await)
+            }
             PeerMessage::Vote(rpc) => PeerReply::Vote(self.raft.vote(rpc).await),
             PeerMessage::InstallSnapshot(rpc) => PeerReply::InstallSnapshot(self.raft.install_snapshot(rpc).await),
             PeerMessage::Write(request) => PeerReply::Write(self.commit(request).await.map_err(refusal)),
+            PeerMessage::Ping => PeerReply::Pong { leader_heard_ms_ago: self.leader_heard_ms_ago() },
             PeerMessage::Join(join) => {
                 let reply = PeerReply::Joined(self.join(join.clone()).await.map_err(refusal));
                 self.or_forward(reply, PeerMessage::Join(join)).await
@@ -97,6 +103,15 @@ impl PeerService {
             return reply;
         };
         self.transport.send_boxed(leader, &addr, message).await.unwrap_or(reply)
+    }
+
+    /// How long ago this member last heard from a leader: 0 if it leads, `None` if never.
+    pub(crate) fn leader_heard_ms_ago(&self) -> Option<u64> {
+        if crate::leads(&self.raft).is_ok() {
+            return Some(0);
+        }
+        let heard = *self.leader_heard.lock().unwrap_or_else(|p| p.into_inner());
+        heard.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The database, while it is open.

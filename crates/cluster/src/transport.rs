@@ -41,6 +41,9 @@ pub enum PeerMessage {
     },
     /// A message of a layer above the database (see [`crate::peer::AppHandler`]).
     App(Vec<u8>),
+    /// "Would you vote in an election now?": answered [`PeerReply::Pong`] (see
+    /// `guard_elections`).
+    Ping,
 }
 
 /// Why a request to a peer was refused, as it travels back.
@@ -76,6 +79,12 @@ pub enum PeerReply {
     Evicted(Result<(), Refusal>),
     /// To [`PeerMessage::App`].
     App(Result<Vec<u8>, Refusal>),
+    /// To [`PeerMessage::Ping`]: how long ago the receiver last heard from a leader (0: it
+    /// leads; `None`: never).
+    Pong {
+        /// Milliseconds.
+        leader_heard_ms_ago: Option<u64>,
+    },
 }
 
 impl Clone for PeerReply {
@@ -99,6 +108,7 @@ impl Clone for PeerReply {
             PeerReply::Promoted(r) => PeerReply::Promoted(r.clone()),
             PeerReply::Evicted(r) => PeerReply::Evicted(r.clone()),
             PeerReply::App(r) => PeerReply::App(r.clone()),
+            PeerReply::Pong { leader_heard_ms_ago } => PeerReply::Pong { leader_heard_ms_ago: *leader_heard_ms_ago },
         }
     }
 }
