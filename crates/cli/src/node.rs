@@ -176,8 +176,16 @@ async fn move_groups_away(engine: &Engine, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     // Done when nothing owned here is still moving away.
     while mine(engine).iter().any(|g| g.moving_to.is_some()) {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
+        // A hand-over needs a leader to commit it: when the rest of the cluster is stopping too
+        // and none is left, waiting longer cannot help.
+        if engine.leader_id().is_none() {
+            tracing::warn!("no leader to hand groups over to; taking the rest offline");
+            return;
+        }
+        let next = (tokio::time::Instant::now() + Duration::from_millis(500)).min(deadline);
+        match tokio::time::timeout_at(next, events.recv()).await {
             Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Err(_) if tokio::time::Instant::now() < deadline => {}
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
                 tracing::warn!("groups did not finish moving in time; taking the rest offline");
                 return;
