@@ -30,7 +30,12 @@ pub const PROPERTIES: PropertyTable = PropertyTable {
         ),
         PropertyItem::multi_string("Environment", "extra environment, one NAME=VALUE per entry"),
         PropertyItem::string("WorkingDirectory", None, "directory to run in (default: the host's)"),
-        PropertyItem::string("OutputFile", None, "file that receives stdout and stderr, appended (default: discarded)"),
+        PropertyItem::string(
+            "OutputFile",
+            None,
+            "file that receives stdout and stderr, appended (default: discarded); an absolute path whose directories \
+             are not symbolic links, to a regular file of the node's user (see open_output_file)",
+        ),
         PropertyItem::string("StopSignal", Some("SIGTERM"), "signal that asks the program to stop"),
         PropertyItem::dword("StopTimeoutMs", 10_000, 0, 3_600_000, "grace period after StopSignal before SIGKILL"),
         PropertyItem::string("ProbeCommand", None, "health probe: a shell command, healthy if it exits 0"),
@@ -148,13 +153,72 @@ impl Config {
             arguments,
             environment,
             working_directory: p.string("WorkingDirectory").map(str::to_string),
-            output_file: p.string("OutputFile").map(str::to_string),
+            output_file: p.string("OutputFile").map(check_output_path).transpose()?,
             stop_signal,
             stop_timeout: ms("StopTimeoutMs"),
             probe: probes.into_iter().next(),
             probe_timeout: ms("ProbeTimeoutMs"),
         })
     }
+}
+
+/// OutputFile's rule, checked when it is set: an absolute path, without `.` or `..`.
+fn check_output_path(path: &str) -> Result<String, (Status, String)> {
+    let p = std::path::Path::new(path);
+    let plain = p.components().all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)));
+    if !p.is_absolute() || !plain || path.ends_with('/') {
+        return Err(invalid(format!(
+            "property \"OutputFile\": {path:?} must be an absolute path to a file, without . or .. components"
+        )));
+    }
+    Ok(path.to_string())
+}
+
+/// Opens OutputFile for appending without ever writing through a link an attacker placed: the
+/// halo node usually runs as root, and the file may sit in a directory others can write
+/// (`/tmp`). The rule:
+/// - the directories of the path are real directories (no symbolic link anywhere in them:
+///   the path equals its canonical form);
+/// - the file itself is not a symbolic link (`O_NOFOLLOW`), and is created 0640 if missing;
+/// - an existing file must be a regular file owned by the node's user with a single link (not a
+///   FIFO or device, not someone else's file, not a hard link to another file).
+pub fn open_output_file(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let refuse = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let p = std::path::Path::new(path);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+        return Err(refuse(format!("{path} names no file")));
+    };
+    if std::fs::canonicalize(dir)? != dir {
+        return Err(refuse(format!("{} goes through a symbolic link; give the real path", dir.display())));
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
+        .open(dir.join(name))
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => refuse(format!("{path} is a symbolic link; OutputFile is never followed")),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.file_type().is_file() {
+        return Err(refuse(format!("{path} is not a regular file")));
+    }
+    if meta.uid() != me || meta.nlink() != 1 {
+        return Err(refuse(format!(
+            "{path} belongs to another user or has other links; halo appends only to its own files"
+        )));
+    }
+    // Non-blocking was only for the open (a FIFO would block it); the program gets a normal file.
+    let flags = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(std::io::Error::from)?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), nix::fcntl::FcntlArg::F_SETFL(flags))
+        .map_err(std::io::Error::from)?;
+    Ok(file)
 }
 
 fn parse_http(url: &str) -> Result<Probe, (Status, String)> {
@@ -259,7 +323,7 @@ impl Process {
         }
         match &config.output_file {
             Some(path) => {
-                let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+                let file = open_output_file(path).map_err(|e| {
                     self.callbacks.log_event(LogLevel::Error, &format!("cannot open OutputFile {path}: {e}"));
                     halo_type_exec::spawn_status(&e)
                 })?;
@@ -426,5 +490,40 @@ mod tests {
             matches!(parse_http("http://localhost"), Ok(Probe::Http { authority, path }) if authority == "localhost:80" && path == "/")
         );
         assert!(parse_http("https://x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod output_file_tests {
+    use super::*;
+
+    #[test]
+    fn output_files_never_follow_links_or_append_to_others_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap();
+        let log = real.join("out.log");
+        let f = open_output_file(log.to_str().unwrap()).unwrap();
+        drop(f);
+        assert!(open_output_file(log.to_str().unwrap()).is_ok(), "its own file again");
+        // A symbolic link as the file: refused, and its target untouched.
+        let target = real.join("target");
+        std::fs::write(&target, "secret").unwrap();
+        let link = real.join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_output_file(link.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        // A symbolic link among the directories.
+        let dirlink = real.join("d");
+        std::os::unix::fs::symlink(&real, &dirlink).unwrap();
+        assert!(open_output_file(dirlink.join("x.log").to_str().unwrap()).is_err());
+        // A hard link to another file.
+        let hard = real.join("hard.log");
+        std::fs::hard_link(&target, &hard).unwrap();
+        assert!(open_output_file(hard.to_str().unwrap()).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret");
+        // Relative paths and .. are refused when set.
+        for bad in ["out.log", "/var/log/../x", "/tmp/dir/"] {
+            assert!(check_output_path(bad).is_err(), "{bad}");
+        }
     }
 }
