@@ -19,9 +19,15 @@ fn api_of(e: &Engine, name: &str) -> Option<String> {
     e.nodes().into_iter().find(|(r, _)| r.name == name).map(|(r, _)| r.api_addr)
 }
 
-/// This node's own API endpoint (`http://ADDR`), where its operations can be followed.
+/// The endpoint of a registered API address: nodes serving TLS register `https://ADDR`, plain
+/// ones `ADDR`.
+pub fn endpoint_of(addr: &str) -> String {
+    if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") }
+}
+
+/// This node's own API endpoint, where its operations can be followed.
 pub(crate) fn own_endpoint(e: &Engine) -> Option<String> {
-    api_of(e, e.node()).map(|a| format!("http://{a}"))
+    api_of(e, e.node()).map(|a| endpoint_of(&a))
 }
 
 /// A `307 Temporary Redirect` to the same path on node `owner`'s API: the method and body
@@ -33,7 +39,7 @@ fn redirect(e: &Engine, owner: &str, what: &str, uri: &Uri) -> Result<Response> 
             format!("{what} is owned by node {owner}, whose API address is unknown"),
         )
     })?;
-    let location = format!("http://{api}{}", uri.path_and_query().map_or(uri.path(), |p| p.as_str()));
+    let location = format!("{}{}", endpoint_of(&api), uri.path_and_query().map_or(uri.path(), |p| p.as_str()));
     let status = Status::ERROR_HOST_NODE_NOT_GROUP_OWNER;
     let body = json!({
         "error": status.name(),
@@ -122,7 +128,7 @@ fn node_json(
         "state": state,
         "role": role,
         "leader": leader == Some(record.id),
-        "api": format!("http://{}", record.api_addr),
+        "api": endpoint_of(&record.api_addr),
         "peer": record.peer_addr,
     })
 }

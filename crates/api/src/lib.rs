@@ -6,9 +6,17 @@
 //! one read; `/v1/events` as server-sent events; `/v1/openapi.json`. Errors are JSON with the
 //! `ERROR_*` name, its number and a message; bodies are limited to [`MAX_BODY`].
 //!
+//! Every request is authenticated and authorized first ([`auth`]): a bearer token with a role,
+//! checked against the cluster database's token records (which this crate reads and the audit
+//! log it appends to, directly: credentials are not the engine's business). [`serve`] runs the
+//! listener with its limits (connections, timeouts, TLS).
+//!
 //! This crate translates HTTP to engine calls and back; it must not hold state or policy.
 
+pub mod auth;
 mod cluster;
+mod security;
+pub mod serve;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -223,9 +231,18 @@ async fn json_errors(req: Request, next: Next) -> Response {
 type Api = Arc<Engine>;
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// The router, ready to serve.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// The router, ready to serve: every request passes [`auth::guard`] first.
+pub fn router(engine: Arc<Engine>, access: Arc<auth::Access>) -> Router {
     let routes = Router::new()
+        .route("/v1/whoami", get(security::whoami))
+        .route("/v1/tokens", get(security::tokens).post(security::create_token))
+        .route("/v1/tokens/{id}", axum::routing::delete(security::delete_token))
+        .route("/v1/join-tokens", get(security::join_tokens).post(security::create_join_token))
+        .route("/v1/join-tokens/{id}", axum::routing::delete(security::delete_join_token))
+        .route("/v1/audit", get(security::audit))
+        .route("/v1/cluster/ca", get(security::ca))
+        .route("/v1/cluster/certificates", get(security::certificates))
+        .route("/v1/cluster/rotate-certs", post(security::rotate_certs))
         .route("/v1/status", get(status))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/cluster/properties", put(cluster::set_cluster_properties).patch(cluster::set_cluster_properties))
@@ -261,10 +278,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
             }
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::Extension(access.clone()))
         .with_state(engine);
     // Around the whole router, so that answers made outside the handlers (a wrong method, with
-    // its Allow header) are seen as sent.
-    Router::new().fallback_service(routes).layer(axum::middleware::from_fn(json_errors))
+    // its Allow header) are seen as sent, and nothing is answered before the checks.
+    let guarded = Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(move |req, next| auth::guard(access.clone(), req, next)));
+    guarded.layer(axum::middleware::from_fn(json_errors))
 }
 
 async fn status(State(e): State<Api>, Query(q): Query<cluster::ReadQuery>, uri: Uri) -> Result<Response> {
@@ -746,6 +767,7 @@ async fn control(State(e): State<Api>, Path(name): Path<String>, req: Request) -
     if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
         return Ok(r);
     }
+    let caller = req.extensions().get::<auth::Caller>().cloned();
     let Body(c) = Body::<ControlRequest>::from_request(req, &()).await?;
     let code = match &c.code {
         Value::Number(n) => {
@@ -758,6 +780,17 @@ async fn control(State(e): State<Api>, Path(name): Path<String>, req: Request) -
             return Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, "code must be a number or a CLUSCTL_* name"));
         }
     };
+    // A code with write access changes the resource (properties, state): configuration.
+    if resapi::ControlCode(code).access() == resapi::control::ControlAccess::Write
+        && caller.as_ref().is_none_or(|c| c.role < halo_security::Role::Admin)
+    {
+        let who = caller.map_or_else(|| "the caller".to_string(), |c| format!("{} ({})", c.who, c.role));
+        return Err(ApiError {
+            http: StatusCode::FORBIDDEN,
+            status: Status::ERROR_ACCESS_DENIED,
+            message: format!("control code {code:#010x} writes (CLUS_ACCESS_WRITE); {who} needs the admin role"),
+        });
+    }
     if c.output_size as usize > MAX_BODY * 16 {
         return Err(ApiError::new(
             Status::ERROR_INVALID_PARAMETER,
@@ -903,6 +936,15 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/operations/{id}": { "get": op("an operation's status; ?wait=SECONDS waits for it") },
             "/v1/events": { "get": op("server-sent events; ?after=SEQ replays recent history; a client that reads too slowly gets an event of type lagged saying how many it missed") },
             "/v1/openapi.json": { "get": op("this document") },
+            "/v1/whoami": { "get": op("the caller: who and with which role") },
+            "/v1/tokens": { "get": op("list API tokens (admin; never their secrets)"), "post": op("create an API token: {name, role: viewer|operator|admin, ttl_seconds?}; the token is shown once") },
+            "/v1/tokens/{id}": { "delete": op("delete an API token: refused from then on") },
+            "/v1/join-tokens": { "get": op("list join tokens (admin)"), "post": op("create a join token: {ttl_seconds? (3600), uses? (1)}; it carries the CA's fingerprint") },
+            "/v1/join-tokens/{id}": { "delete": op("delete a join token") },
+            "/v1/audit": { "get": op("the audit log: who wrote what, when (admin); ?limit=N newest entries") },
+            "/v1/cluster/ca": { "get": op("the cluster CA certificate (PEM) and its SHA-256") },
+            "/v1/cluster/certificates": { "get": op("each node's certificate: fingerprint, expiry, generation") },
+            "/v1/cluster/rotate-certs": { "post": op("renew every node's certificate (a new generation), without downtime") },
         },
         "components": { "schemas": { "Error": { "type": "object", "required": ["error", "code", "message"], "properties": {
             "error": { "type": "string", "description": "ERROR_* name" },

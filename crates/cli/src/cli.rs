@@ -16,9 +16,11 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "halo", version, about, long_about = None)]
 struct Cli {
-    /// The node's API.
-    #[arg(long, global = true, env = "HALO_ENDPOINT", default_value = "http://127.0.0.1:7480")]
-    endpoint: String,
+    /// The node's API (default: HALO_ENDPOINT, then `endpoint` in ~/.config/halo/config.toml,
+    /// then http://127.0.0.1:7480). Credentials come from HALO_TOKEN / HALO_CA, the config file,
+    /// or a node on this machine (see `halo token`).
+    #[arg(long, global = true)]
+    endpoint: Option<String>,
     /// How to print results.
     #[arg(long, global = true, value_enum, default_value = "table")]
     output: Output,
@@ -55,6 +57,19 @@ enum Command {
         #[command(subcommand)]
         what: TypeCmd,
     },
+    /// API tokens (bearer tokens with a role).
+    Token {
+        #[command(subcommand)]
+        what: ApiTokenCmd,
+    },
+    /// The audit log: every accepted write, who made it and when.
+    Audit {
+        /// How many of the newest entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Who the API takes this client for, and its role.
+    Whoami,
     /// The event stream.
     Events {
         /// Keep following new events.
@@ -133,10 +148,60 @@ enum NodeCmd {
         failback: bool,
     },
     /// Remove a node from the cluster (EvictClusterNode); its groups fail over once its lease
-    /// has ended.
+    /// has ended. Its certificate is revoked: it can come back only as a new node, with a token.
     Evict {
         /// The node.
         name: String,
+    },
+    /// Join tokens: what a new node needs to join (`halo node run --join ADDR --token T`).
+    Token {
+        #[command(subcommand)]
+        what: JoinTokenCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JoinTokenCmd {
+    /// Create a join token; it carries the cluster CA's fingerprint, so the joining node can
+    /// check whom it talks to. Shown once.
+    Create {
+        /// How long it stays valid: a number with s, m or h (seconds if none; at most 7 days).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        ttl: std::time::Duration,
+        /// How many nodes may join with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+    /// List join tokens (never their secrets).
+    List,
+    /// Delete a join token.
+    Delete {
+        /// Its id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiTokenCmd {
+    /// Create an API token for a person or program; shown once, stored only as a hash.
+    Create {
+        /// Whose it is.
+        #[arg(long)]
+        name: String,
+        /// viewer reads; operator also runs online, offline, move, pause and resume; admin also
+        /// changes configuration.
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: String,
+        /// How long it stays valid: a number with s, m or h (default: until deleted).
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+    /// List API tokens (never their secrets).
+    List,
+    /// Delete an API token: refused from then on.
+    Delete {
+        /// Its id.
+        id: String,
     },
 }
 
@@ -144,6 +209,19 @@ enum NodeCmd {
 enum ClusterCmd {
     /// Show the cluster's properties, the lease they make and the leader.
     Show,
+    /// Renew every node's certificate (a new key each), without downtime.
+    RotateCerts {
+        /// Wait until every node has its new certificate (at most --timeout).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, default_value = "60s", value_parser = parse_duration, requires = "wait")]
+        timeout: std::time::Duration,
+    },
+    /// Print the cluster CA certificate (PEM), for clients of an HTTPS endpoint.
+    Ca,
+    /// Each node's certificate: fingerprint, expiry and generation.
+    Certificates,
     /// Set properties, KEY=VALUE: HeartbeatInterval (ms, 50..10000) and HeartbeatThreshold
     /// (2..120); the ownership lease is their product.
     Set {
@@ -457,7 +535,8 @@ pub fn run() -> ExitCode {
             Ok(())
         }
         Some(command) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(remote(&cli.endpoint, cli.output, command)),
+            Ok(rt) => crate::credentials::endpoint(cli.endpoint.as_deref())
+                .and_then(|endpoint| rt.block_on(remote(&endpoint, cli.output, command))),
             Err(e) => Err(e.into()),
         },
     };
@@ -486,6 +565,46 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             c.print(&c.get(&format!("/v1/nodes/{name}")).await?, client::object_table)
         }
         Command::Cluster { what: ClusterCmd::Show } => c.print(&c.get("/v1/cluster").await?, client::object_table),
+        Command::Cluster { what: ClusterCmd::Ca } => {
+            let v = c.get("/v1/cluster/ca").await?;
+            c.print(&v, |v| v["pem"].as_str().unwrap_or("this cluster has no CA\n").to_string());
+        }
+        Command::Cluster { what: ClusterCmd::Certificates } => {
+            c.print(&c.get("/v1/cluster/certificates").await?, client::certificates_table)
+        }
+        Command::Cluster { what: ClusterCmd::RotateCerts { wait, timeout } } => {
+            let (_, v) = c.post("/v1/cluster/rotate-certs", json!({})).await?;
+            let generation = v["generation"].as_u64().unwrap_or(0);
+            if wait {
+                c.wait_rotated(generation, timeout).await?;
+            }
+            c.print(&v, |_| format!("certificate generation {generation} asked for; nodes renew theirs\n"));
+        }
+        Command::Node { what: NodeCmd::Token { what } } => match what {
+            JoinTokenCmd::Create { ttl, uses } => {
+                let (_, v) = c.post("/v1/join-tokens", json!({ "ttl_seconds": ttl.as_secs(), "uses": uses })).await?;
+                c.print(&v, |v| format!("{}\n", v["token"].as_str().unwrap_or("")));
+            }
+            JoinTokenCmd::List => c.print(&c.get("/v1/join-tokens").await?, client::tokens_table),
+            JoinTokenCmd::Delete { id } => {
+                c.delete(&format!("/v1/join-tokens/{id}")).await?;
+                c.print(&json!({}), |_| format!("deleted join token {id}\n"));
+            }
+        },
+        Command::Token { what } => match what {
+            ApiTokenCmd::Create { name, role, ttl } => {
+                let body = json!({ "name": name, "role": role, "ttl_seconds": ttl.map(|t| t.as_secs()) });
+                let (_, v) = c.post("/v1/tokens", body).await?;
+                c.print(&v, |v| format!("{}\n", v["token"].as_str().unwrap_or("")));
+            }
+            ApiTokenCmd::List => c.print(&c.get("/v1/tokens").await?, client::tokens_table),
+            ApiTokenCmd::Delete { id } => {
+                c.delete(&format!("/v1/tokens/{id}")).await?;
+                c.print(&json!({}), |_| format!("deleted token {id}\n"));
+            }
+        },
+        Command::Audit { limit } => c.print(&c.get(&format!("/v1/audit?limit={limit}")).await?, client::audit_table),
+        Command::Whoami => c.print(&c.get("/v1/whoami").await?, client::object_table),
         Command::Cluster { what: ClusterCmd::Set { pairs: kv } } => {
             let v = c.put("/v1/cluster/properties", json!({ "common": pairs(&kv)? })).await?;
             c.print(&v, client::object_table);
@@ -644,7 +763,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
         Command::Type { what: TypeCmd::Show { name } } => {
             c.print(&c.get(&format!("/v1/types/{name}")).await?, client::object_table)
         }
-        Command::Events { follow, after } => events(endpoint, output, follow, after).await?,
+        Command::Events { follow, after } => events(&c, output, follow, after).await?,
         Command::Apply { file, dry_run, prune } => crate::apply::apply_file(endpoint, &file, dry_run, prune).await?,
         Command::Host
         | Command::Demo(_)
@@ -663,11 +782,13 @@ async fn group_members(c: &Client, group: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// Prints events (SSE from `/v1/events`); with `follow`, keeps printing new ones.
-async fn events(endpoint: &str, output: Output, follow: bool, after: u64) -> anyhow::Result<()> {
+async fn events(c: &Client, output: Output, follow: bool, after: u64) -> anyhow::Result<()> {
     use futures_util::StreamExt;
-    let http = reqwest::Client::new();
-    let url = format!("{}/v1/events?after={after}", endpoint.trim_end_matches('/'));
-    let resp = http.get(&url).send().await.map_err(|e| anyhow::anyhow!("cannot reach halo at {endpoint}: {e}"))?;
+    let resp = c.request(reqwest::Method::GET, &format!("/v1/events?after={after}"), None).await?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        anyhow::bail!("{}: HTTP {status}: {}", c.endpoint(), resp.text().await.unwrap_or_default());
+    }
     let mut stream = resp.bytes_stream();
     let mut buffer: Vec<u8> = Vec::new();
     // Without --follow, stop once the history is printed: the stream goes quiet after it.

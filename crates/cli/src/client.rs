@@ -14,53 +14,129 @@ pub enum Output {
     Json,
 }
 
-/// A connection to a node's API.
+/// A connection to a node's API, with the caller's credentials.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
     /// How to print.
     pub output: Output,
 }
 
+/// How many redirects a request follows (a group's owner answers; one is the usual).
+const MAX_REDIRECTS: usize = 5;
+
 impl Client {
-    /// A client for `endpoint` (`http://127.0.0.1:7480`).
+    /// A client for `endpoint` (`http://127.0.0.1:7480`), with the credentials the environment,
+    /// the config file or a local node give for it (see [`crate::credentials`]).
     pub fn new(endpoint: &str, output: Output) -> Result<Client> {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
-        Ok(Client { base: endpoint.trim_end_matches('/').to_string(), http, output })
+        let credentials = crate::credentials::Credentials::for_endpoint(endpoint)?;
+        Client::with(endpoint, output, &credentials)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Value)> {
-        let resp = req.send().await.map_err(|e| anyhow!("cannot reach halo at {}: {e}", self.base))?;
+    /// A client for `endpoint` with these credentials.
+    pub fn with(endpoint: &str, output: Output, credentials: &crate::credentials::Credentials) -> Result<Client> {
+        // Redirects are followed here, not by reqwest: it would drop the token on the way to
+        // another node of the same cluster, where it is just as valid.
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &credentials.ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| anyhow!("the CA certificate: {e}"))?,
+            );
+        } else if endpoint.starts_with("https://") {
+            bail!(
+                "{endpoint} is HTTPS, and no CA certificate is known to trust: set HALO_CA or `ca` in {} to the \
+                 cluster CA (tls/ca.pem in a node's data directory)",
+                crate::credentials::config_path().map_or_else(|| "the config file".into(), |p| p.display().to_string())
+            );
+        }
+        Ok(Client {
+            base: endpoint.trim_end_matches('/').to_string(),
+            http: builder.build()?,
+            token: credentials.token.clone(),
+            output,
+        })
+    }
+
+    /// The same credentials, for another node's endpoint.
+    pub fn at(&self, endpoint: &str) -> Client {
+        Client { base: endpoint.trim_end_matches('/').to_string(), ..self.clone() }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    /// A request with the caller's token, following redirects; the response whatever its
+    /// status.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response> {
+        let mut url = format!("{}{path}", self.base);
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let resp = req.send().await.map_err(|e| anyhow!("cannot reach halo at {url}: {e}"))?;
+            let redirected = matches!(resp.status().as_u16(), 307 | 308);
+            match resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()) {
+                Some(location) if redirected => url = location.to_string(),
+                _ => return Ok(resp),
+            }
+        }
+        bail!("{url}: more than {MAX_REDIRECTS} redirects")
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let resp = self.request(method, path, body).await?;
         let status = resp.status();
         let text = resp.text().await?;
         let body: Value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         if status.is_client_error() || status.is_server_error() {
             let error = body.get("error").and_then(Value::as_str).map(str::to_string);
-            return Err(ApiFailure { error, text: error_text(status, &body) }.into());
+            let mut text = error_text(status, &body);
+            if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+                text.push_str(&format!(
+                    "; no token was found for {}: set HALO_TOKEN or `token` in the config file, or run the CLI as \
+                     the node's user on the node",
+                    self.base
+                ));
+            }
+            return Err(ApiFailure { error, text }.into());
         }
         Ok((status.as_u16(), body))
     }
 
     /// GET.
     pub async fn get(&self, path: &str) -> Result<Value> {
-        Ok(self.send(self.http.get(format!("{}{path}", self.base))).await?.1)
+        Ok(self.send(reqwest::Method::GET, path, None).await?.1)
     }
 
     /// POST with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> Result<(u16, Value)> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+        self.send(reqwest::Method::POST, path, Some(&body)).await
     }
 
     /// PUT with a JSON body.
     pub async fn put(&self, path: &str, body: Value) -> Result<Value> {
-        Ok(self.send(self.http.put(format!("{}{path}", self.base)).json(&body)).await?.1)
+        Ok(self.send(reqwest::Method::PUT, path, Some(&body)).await?.1)
     }
 
     /// DELETE.
     pub async fn delete(&self, path: &str) -> Result<()> {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await.map(drop)
+        self.send(reqwest::Method::DELETE, path, None).await.map(drop)
     }
 
     /// Prints a value as JSON, or with `table` for humans.
@@ -92,7 +168,7 @@ impl Client {
         // The operation lives on the node that runs the group (the request may have been
         // redirected there): it is followed there.
         let owner = match accepted.get("endpoint").and_then(Value::as_str) {
-            Some(endpoint) if endpoint.trim_end_matches('/') != self.base => Client::new(endpoint, self.output)?,
+            Some(endpoint) if endpoint.trim_end_matches('/') != self.base => self.at(endpoint),
             _ => self.clone(),
         };
         let this = &owner;
@@ -151,7 +227,7 @@ impl Client {
                     .ok_or_else(|| anyhow!("node {to} has no API address"))?
                     .to_string();
                 // Settled: every resource is where it should be (or Failed) on the new owner.
-                let there = Client::new(&api, self.output)?;
+                let there = self.at(&api);
                 let resources = there.get("/v1/resources").await?;
                 let settled = resources.as_array().into_iter().flatten().filter(|r| r["group"] == group).all(|r| {
                     let want = if r["desired"] == "online" { "Online" } else { "Offline" };
@@ -165,6 +241,28 @@ impl Client {
             }
             // Nothing to subscribe to across nodes yet: look again shortly.
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every node's certificate is of `generation` or newer.
+    pub async fn wait_rotated(&self, generation: u64, limit: Duration) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let v = self.get("/v1/cluster/certificates").await?;
+            let behind: Vec<String> = v["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|n| n["generation"].as_u64().unwrap_or(0) < generation)
+                .map(|n| s(n, "node"))
+                .collect();
+            if behind.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > limit {
+                bail!("after {limit:?}, still renewing: {}", behind.join(", "));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -182,7 +280,7 @@ impl Client {
             .filter(|(name, _)| *name != here)
             .collect();
         for (name, api) in nodes {
-            let Ok(other) = Client::new(&api, self.output) else { continue };
+            let other = self.at(&api);
             let Ok(Ok(theirs)) = tokio::time::timeout(Duration::from_secs(2), other.get("/v1/status")).await else {
                 continue;
             };
@@ -361,6 +459,55 @@ pub fn nodes_table(v: &Value) -> String {
         })
         .collect();
     table(&["NAME", "STATE", "ROLE", "LEADER", "API", "PEER"], rows)
+}
+
+/// Token lists (API or join tokens).
+pub fn tokens_table(v: &Value) -> String {
+    let when = |t: &Value| t.as_u64().map_or_else(|| "never".to_string(), |t| format!("{t}"));
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            vec![
+                s(t, "id"),
+                s(t, "name"),
+                s(t, "role"),
+                t["uses_left"].as_u64().map(|u| u.to_string()).unwrap_or_default(),
+                when(&t["expires_at"]),
+                s(t, "created_by"),
+            ]
+        })
+        .collect();
+    table(&["ID", "NAME", "ROLE", "USES LEFT", "EXPIRES (UNIX)", "CREATED BY"], rows)
+}
+
+/// The audit log.
+pub fn audit_table(v: &Value) -> String {
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            vec![s(e, "at_ms"), s(e, "node"), s(e, "who"), s(e, "role"), s(e, "action"), s(e, "status"), s(e, "client")]
+        })
+        .collect();
+    table(&["AT (UNIX MS)", "NODE", "WHO", "ROLE", "ACTION", "STATUS", "CLIENT"], rows)
+}
+
+/// Node certificates.
+pub fn certificates_table(v: &Value) -> String {
+    let rows = v["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| vec![s(n, "node"), s(n, "generation"), s(n, "sha256"), s(n, "not_after")])
+        .collect();
+    format!(
+        "generation asked for: {}\n{}",
+        v["generation"],
+        table(&["NODE", "GENERATION", "SHA256", "EXPIRES (UNIX)"], rows)
+    )
 }
 
 /// A resource list.

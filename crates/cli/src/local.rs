@@ -58,9 +58,20 @@ impl LocalCluster {
     pub fn start(dir: &Path, count: usize, keep: bool) -> Result<LocalCluster> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut cluster = LocalCluster { nodes: Vec::new(), dir: dir.to_path_buf(), keep };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         for i in 1..=count {
-            let join = cluster.nodes.first().map(|n: &LocalNode| n.peer.clone());
-            let node = spawn(dir, &format!("n{i}"), join.as_deref(), None, None)?;
+            // Each node after the first joins n1 with a join token of its own.
+            let join = match cluster.nodes.first() {
+                Some(first) => {
+                    let client = first.client()?;
+                    let (_, v) =
+                        rt.block_on(client.post("/v1/join-tokens", serde_json::json!({ "ttl_seconds": 600 })))?;
+                    let token = v["token"].as_str().ok_or_else(|| anyhow!("no join token in {v}"))?.to_string();
+                    Some((first.peer.clone(), token))
+                }
+                None => None,
+            };
+            let node = spawn(dir, &format!("n{i}"), join.as_ref().map(|(p, t)| (p.as_str(), t.as_str())), None, None)?;
             cluster.nodes.push(node);
         }
         // At most seven voters; nodes beyond them are learners.
@@ -74,7 +85,7 @@ impl LocalCluster {
         if node.running() {
             bail!("node {} is running", node.name);
         }
-        let listen = node.endpoint.trim_start_matches("http://").to_string();
+        let listen = node.endpoint.split_once("://").map_or(node.endpoint.as_str(), |(_, a)| a).to_string();
         let again = spawn(&self.dir, &node.name.clone(), None, Some(&listen), Some(&node.peer.clone()))?;
         self.nodes[index] = again;
         Ok(())
@@ -143,15 +154,21 @@ impl Drop for LocalCluster {
     }
 }
 
-fn spawn(dir: &Path, name: &str, join: Option<&str>, listen: Option<&str>, peer: Option<&str>) -> Result<LocalNode> {
+fn spawn(
+    dir: &Path,
+    name: &str,
+    join: Option<(&str, &str)>,
+    listen: Option<&str>,
+    peer: Option<&str>,
+) -> Result<LocalNode> {
     let data = dir.join(name);
     let log = dir.join(format!("{name}.log"));
     let mut cmd = Command::new(std::env::current_exe().context("locating the halo binary")?);
     cmd.args(["node", "run", "--name", name, "--listen", listen.unwrap_or("127.0.0.1:0")])
         .args(["--peer-listen", peer.unwrap_or("127.0.0.1:0"), "--data-dir"])
         .arg(&data);
-    if let Some(j) = join {
-        cmd.args(["--join", j]);
+    if let Some((peer, token)) = join {
+        cmd.args(["--join", peer]).env("HALO_JOIN_TOKEN", token);
     }
     let stderr = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     // A node must not outlive the demo or benchmark that started it, even one killed with

@@ -5,6 +5,7 @@ mod bench;
 mod bench_cluster;
 mod cli;
 mod client;
+mod credentials;
 mod demo;
 mod local;
 mod node;

@@ -4,7 +4,6 @@ use anyhow::{Context, Result};
 use halo_cluster::{BootOptions, ClusterDb};
 use halo_engine::{Engine, OpStatus};
 use halo_host::client::{HostCommand, HostManager};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,9 +22,15 @@ pub struct NodeRun {
     #[arg(long)]
     pub name: Option<String>,
     /// Address of the HTTP API (loopback unless told otherwise); port 0 takes a free port, and
-    /// the line printed at start-up names the address actually bound.
+    /// the line printed at start-up names the address actually bound. On loopback the API is
+    /// plain HTTP; on any other address it is HTTPS with the node's certificate (the cluster
+    /// CA's). Either way every request needs a token.
     #[arg(long, default_value = "127.0.0.1:7480")]
     pub listen: SocketAddr,
+    /// More names (DNS names or IP addresses) clients reach the API at: added to the node's
+    /// certificate and to the Host names the API answers to. Repeatable.
+    #[arg(long = "api-name")]
+    pub api_names: Vec<String>,
     /// Address other nodes reach this one at (the peer channel: consensus, heartbeats, leases).
     /// Port 0 takes a free port (fine for a single node; give a fixed one in a cluster).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -34,6 +39,10 @@ pub struct NodeRun {
     /// a member: its data directory knows its cluster.
     #[arg(long)]
     pub join: Option<String>,
+    /// The join token (`halo node token create` on a member), for a new node joining with
+    /// --join. Also read from HALO_JOIN_TOKEN (which keeps it out of the process list).
+    #[arg(long, env = "HALO_JOIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// A configuration to apply once the node is up (as `halo apply -f`).
     #[arg(long)]
     pub apply: Option<PathBuf>,
@@ -66,6 +75,7 @@ impl NodeRun {
                 .unwrap_or_else(|| "node-1".into()),
         };
         halo_engine::model::check_name("node", &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+        raise_file_limit();
         // Bound first: with port 0 the kernel picks the port, and only the bound address is
         // worth recording, printing and applying to.
         let listener = tokio::net::TcpListener::bind(self.listen)
@@ -78,8 +88,20 @@ impl NodeRun {
             .with_context(|| format!("cannot listen for peers on {}", self.peer_listen))?;
         let peer_address =
             peers.local_addr().with_context(|| format!("reading the address bound for {}", self.peer_listen))?;
-        let boot = BootOptions { name: name.clone(), api_addr: address.to_string(), join: self.join.clone() };
+        // Loopback is this machine's own; anything else is the network: HTTPS only.
+        let tls = !address.ip().is_loopback();
+        let names = certificate_names(address, peer_address, &name, &self.api_names);
+        let advertised = advertised(address, peer_address);
+        let scheme = if tls { "https" } else { "http" };
+        let boot = BootOptions {
+            name: name.clone(),
+            api_addr: if tls { format!("https://{advertised}") } else { advertised.to_string() },
+            join: self.join.clone(),
+            token: self.token.clone(),
+            tls_names: names.clone(),
+        };
         let db = Arc::new(ClusterDb::boot(&self.data_dir, peers, boot).await?);
+        halo_cluster::access::keep_certificate(&db, self.data_dir.clone(), name.clone(), names.clone());
         tracing::info!(path = %db.path().display(), id = db.node_id(), "cluster database open");
         // A lost data directory or a full disk ends the database for good: the daemon exits
         // non-zero so its supervisor restarts it, rather than run on answering errors.
@@ -90,12 +112,30 @@ impl NodeRun {
         let lease = halo_coordinator::agent::start(&db, &name);
         let (hosts, facts) = HostManager::new(HostCommand::current_exe().context("locating the halo binary")?);
         let options = halo_engine::driver::Options::leased(lease);
-        let engine = Engine::start_with(&name, db, hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine =
+            Engine::start_with(&name, db.clone(), hosts, facts, options).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The local administrator's credential: valid here at once, and cluster-wide once the
+        // database has it (a request redirected to another node carries it there).
+        let local = halo_security::token::ApiToken::generate()?;
+        let endpoints = local_endpoints(scheme, address);
+        let ca_pem = if tls { db.tls().identity().map(|i| i.ca_pem) } else { None };
+        let credential_files = crate::credentials::write_local(&endpoints, &local.reveal(), ca_pem.as_deref())
+            .context("writing the local credential")?;
+        register_local_token(&db, &name, &local);
+        let access = Arc::new(halo_api::auth::Access::new(
+            db.clone(),
+            &name,
+            Some(halo_api::auth::LocalCredential {
+                id: local.id.clone(),
+                hash: halo_security::token::hash_secret(&local.secret),
+            }),
+            allowed_hosts(address, &names),
+        ));
         tracing::info!(node = %name, listen = %address, peers = %peer_address, "halo node running");
-        println!("halo node {name} listening on http://{address}");
+        println!("halo node {name} listening on {scheme}://{address}");
         println!("halo node {name} peers on {peer_address}");
         if let Some(file) = self.apply.clone() {
-            let endpoint = format!("http://{address}");
+            let endpoint = endpoints.first().cloned().unwrap_or_default();
             tokio::spawn(async move {
                 if let Err(e) = crate::apply::apply_file(&endpoint, &file, false, false).await {
                     eprintln!("halo: applying {}: {e:#}", file.display());
@@ -103,13 +143,19 @@ impl NodeRun {
             });
         }
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(
-            axum::serve(listener, halo_api::router(engine.clone()))
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .into_future(),
-        );
+        let tls_source: Option<halo_api::serve::TlsSource> = tls.then(|| {
+            let peer_tls = db.tls().clone();
+            Arc::new(move || peer_tls.api_server()) as halo_api::serve::TlsSource
+        });
+        let server = tokio::spawn(halo_api::serve::serve(
+            listener,
+            tls_source,
+            halo_api::router(engine.clone(), access),
+            halo_api::serve::Limits::default(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
         let mut signals = Signals::new();
         tokio::select! {
             () = signals.next() => {}
@@ -146,9 +192,107 @@ impl NodeRun {
         if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
             tracing::info!("closing the connections still open");
         }
+        for file in credential_files {
+            let _ = std::fs::remove_file(file);
+        }
         engine.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
+}
+
+/// Raises the soft limit on open files to the hard one: a node holds a socket per client and
+/// peer and pipes per host, and the usual soft limit (1024) is the first thing a flood of
+/// connections would exhaust.
+fn raise_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit");
+    }
+}
+
+/// The address other nodes send clients to: the API's own, or, when it listens on every
+/// address, the one peers reach this node at.
+fn advertised(api: SocketAddr, peer: SocketAddr) -> SocketAddr {
+    if api.ip().is_unspecified() && !peer.ip().is_unspecified() { SocketAddr::new(peer.ip(), api.port()) } else { api }
+}
+
+/// The names the node's certificate carries (besides the peer name): the node's name and host
+/// name, loopback, the API's and peers' addresses (every local address when listening on all),
+/// and `extra`.
+fn certificate_names(api: SocketAddr, peer: SocketAddr, name: &str, extra: &[String]) -> Vec<String> {
+    let mut names = vec![name.to_string(), "localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    if let Ok(host) = nix::unistd::gethostname()
+        && let Ok(host) = host.into_string()
+        && !host.is_empty()
+    {
+        names.push(host);
+    }
+    for ip in [api.ip(), peer.ip()] {
+        if ip.is_unspecified() {
+            if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+                for a in addrs {
+                    let ip = a.address.and_then(|s| {
+                        s.as_sockaddr_in()
+                            .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                            .or_else(|| s.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
+                    });
+                    if let Some(ip) = ip {
+                        names.push(ip.to_string());
+                    }
+                }
+            }
+        } else {
+            names.push(ip.to_string());
+        }
+    }
+    names.extend(extra.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+    names
+}
+
+/// The `Host` values the API answers to: each certificate name with the API's port.
+fn allowed_hosts(api: SocketAddr, names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{}", api.port()),
+            _ => format!("{n}:{}", api.port()),
+        })
+        .collect()
+}
+
+/// The endpoints a client on this machine may use for the API.
+fn local_endpoints(scheme: &str, api: SocketAddr) -> Vec<String> {
+    let mut endpoints = vec![format!("{scheme}://{api}")];
+    if api.ip().is_unspecified() {
+        endpoints.push(format!("{scheme}://127.0.0.1:{}", api.port()));
+    }
+    endpoints
+}
+
+/// Stores the local credential in the cluster database (replacing this node's previous one),
+/// retrying until a leader takes it.
+fn register_local_token(db: &Arc<ClusterDb>, name: &str, token: &halo_security::token::ApiToken) {
+    let weak = Arc::downgrade(db);
+    let (name, token) = (name.to_string(), token.clone());
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let Some(db) = weak.upgrade() else { return };
+            let holder = format!("local administrator of {name}");
+            match db.replace_api_token(&token, &holder, halo_security::Role::Admin, &format!("node {name}")).await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(error = %e, "the local credential is not in the cluster database yet"),
+            }
+            drop(db);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    });
 }
 
 /// How long a stopping node waits for its groups to move to other nodes before it takes the

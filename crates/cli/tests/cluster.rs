@@ -25,7 +25,8 @@ struct Node {
 }
 
 impl Node {
-    fn start(dir: &Path, name: &str, join: Option<&str>) -> Node {
+    /// Starts `name`; with `join`, it joins through that peer address with that join token.
+    fn start(dir: &Path, name: &str, join: Option<(&str, &str)>) -> Node {
         let data = dir.join(name);
         let mut cmd = Command::new(HALO);
         cmd.args([
@@ -40,8 +41,8 @@ impl Node {
             "--data-dir",
         ])
         .arg(&data);
-        if let Some(j) = join {
-            cmd.args(["--join", j]);
+        if let Some((peer, token)) = join {
+            cmd.args(["--join", peer, "--token", token]);
         }
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
@@ -100,9 +101,10 @@ impl Drop for Node {
 fn three(dir: &Path) -> Vec<Node> {
     let first = Node::start(dir, "n1", None);
     let peer = first.peer.clone();
+    let token = first.ok(&["node", "token", "create", "--uses", "2"]).trim().to_string();
     let mut nodes = vec![first];
-    nodes.push(Node::start(dir, "n2", Some(&peer)));
-    nodes.push(Node::start(dir, "n3", Some(&peer)));
+    nodes.push(Node::start(dir, "n2", Some((&peer, &token))));
+    nodes.push(Node::start(dir, "n3", Some((&peer, &token))));
     until("three voters, all Up", Duration::from_secs(30), || {
         let list = nodes[0].json(&["node", "list"]);
         let up = list.as_array()?.iter().filter(|n| n["state"] == "Up" && n["role"] == "voter").count();

@@ -20,6 +20,8 @@ const HALO: &str = env!("CARGO_BIN_EXE_halo");
 struct Node {
     child: Child,
     endpoint: String,
+    /// An admin API token, for requests made without the CLI.
+    token: String,
 }
 
 impl Node {
@@ -33,7 +35,18 @@ impl Node {
             .spawn()
             .unwrap();
         let endpoint = listening_on(&mut child);
-        Node { child, endpoint }
+        let mut node = Node { child, endpoint, token: String::new() };
+        // The CLI finds the node's local credential by itself; raw requests get a token of their own.
+        let created = node.json(&["token", "create", "--name", "tests", "--role", "admin"]);
+        node.token = created["token"].as_str().unwrap().to_string();
+        node
+    }
+
+    /// An HTTP client that sends the token.
+    fn http(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", self.token).parse().unwrap());
+        reqwest::Client::builder().default_headers(headers).build().unwrap()
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -60,7 +73,7 @@ impl Node {
     /// Waits (through the event stream) until every named resource is in `state`.
     async fn until_all(&self, names: &[&str], state: &str) {
         let url = format!("{}/v1/events?after=0", self.endpoint);
-        let resp = reqwest::get(url).await.unwrap();
+        let resp = self.http().get(url).send().await.unwrap();
         let mut stream = resp.bytes_stream();
         let mut buf = String::new();
         let mut current = std::collections::BTreeMap::new();
@@ -123,12 +136,13 @@ impl Drop for Node {
 
 /// POSTs `body` over a raw connection to `endpoint`; returns the HTTP status and the response
 /// body.
-fn post_raw(endpoint: &str, path: &str, body: String) -> (u16, String) {
+fn post_raw(node: &Node, path: &str, body: String) -> (u16, String) {
     use std::io::{Read, Write};
-    let address = endpoint.strip_prefix("http://").unwrap();
+    let address = node.endpoint.strip_prefix("http://").unwrap();
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        node.token,
         body.len()
     );
     let mut writer = stream.try_clone().unwrap();
@@ -238,7 +252,7 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
     node.ok(&["resource", "depend", "a", "[b]"]);
     let before = node.json(&["status"]);
 
-    let http = reqwest::Client::new();
+    let http = node.http();
     let url = |p: &str| format!("{}{p}", node.endpoint);
     let check = |resp: reqwest::Response, http_status: u16, error: &'static str| async move {
         let got = resp.status().as_u16();
@@ -284,8 +298,7 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
     .await;
     // A 10 MB body: the node answers before the client has finished sending, so read the
     // answer on its own while a thread writes.
-    let (code, body) =
-        post_raw(&node.endpoint, "/v1/groups", format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)));
+    let (code, body) = post_raw(&node, "/v1/groups", format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024)));
     assert_eq!(code, 413, "{body}");
     assert!(body.contains("ERROR_INSUFFICIENT_BUFFER"), "{body}");
     // Unknown objects and endpoints.
@@ -310,7 +323,7 @@ async fn bad_input_gets_its_error_and_loses_nothing() {
     let mut after = node.json(&["status"]);
     after["event_seq"] = before["event_seq"].clone();
     assert_eq!(before, after);
-    let spec: Value = reqwest::get(url("/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let spec: Value = http.get(url("/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(spec["openapi"], "3.1.0");
 }
 
@@ -403,7 +416,8 @@ async fn control_codes_and_forced_termination_through_the_api() {
     node.ok(&["resource", "online", "r", "--wait"]);
     let control = |body: Value| {
         let url = format!("{}/v1/resources/r/control", node.endpoint);
-        async move { reqwest::Client::new().post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
+        let http = node.http();
+        async move { http.post(url).json(&body).send().await.unwrap().json::<Value>().await.unwrap() }
     };
     let resp = control(json!({ "code": "CLUSCTL_RESOURCE_GET_COMMON_PROPERTIES" })).await;
     assert_eq!(resp["status"], "ERROR_SUCCESS");
@@ -496,9 +510,9 @@ async fn a_native_plugin_type_is_declared_and_runs() {
 
 /// Sends `method path` with an optional JSON body; returns the status and the body as JSON (or
 /// Null with the raw text in the panic message when it is not JSON).
-async fn call(endpoint: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn call(node: &Node, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut req = reqwest::Client::new().request(method, format!("{endpoint}{path}"));
+    let mut req = node.http().request(method, format!("{}{path}", node.endpoint));
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -523,7 +537,7 @@ fn assert_error(got: (u16, Value), http: u16, error: &str, mentions: &[&str]) {
 async fn unknown_fields_are_refused_and_every_error_is_a_json_document() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let e = node.endpoint.as_str();
+    let e = &node;
     node.ok(&["group", "create", "g"]);
     node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
     let invalid = "ERROR_INVALID_PARAMETER";
@@ -569,7 +583,7 @@ async fn unknown_fields_are_refused_and_every_error_is_a_json_document() {
 async fn property_values_are_checked_and_lists_are_multi_strings() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let e = node.endpoint.as_str();
+    let e = &node;
     node.ok(&["group", "create", "g"]);
     node.ok(&["resource", "create", "r", "--group", "g", "--type", "dummy"]);
     let invalid = "ERROR_INVALID_PARAMETER";
@@ -624,7 +638,7 @@ async fn property_values_are_checked_and_lists_are_multi_strings() {
 async fn names_must_start_with_a_letter_or_digit() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path());
-    let e = node.endpoint.as_str();
+    let e = &node;
     node.ok(&["group", "create", "g"]);
     let invalid = "ERROR_INVALID_PARAMETER";
     let grammar = "starting with a letter or digit";
@@ -817,7 +831,7 @@ async fn a_second_signal_stops_the_daemon_without_waiting_for_groups() {
             let _ = lines_tx.send(line);
         }
     });
-    let node = Node { endpoint: listening_on(&mut child), child };
+    let node = Node { endpoint: listening_on(&mut child), child, token: String::new() };
     node.ok(&["group", "create", "g"]);
     node.ok(&["resource", "create", "slow", "--group", "g", "--type", "dummy", "--set", "OfflineDelayMs=600000"]);
     node.ok(&["resource", "online", "slow", "--wait"]);

@@ -77,23 +77,26 @@ struct Node {
 }
 
 impl Node {
-    fn start(net: &Net, dir: &Path, i: usize, join: bool) -> Node {
+    /// Starts node `i`; with `join`, it joins n1 with that join token.
+    fn start(net: &Net, dir: &Path, i: usize, join: Option<&str>) -> Node {
         let ns = net.ns(&format!("n{i}"));
         let addr = format!("10.77.0.{i}");
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns, HALO, "node", "run", "--name", &format!("n{i}")])
             .args(["--listen", &format!("{addr}:7480"), "--peer-listen", &format!("{addr}:7481"), "--data-dir"])
             .arg(dir.join(format!("n{i}")));
-        if join {
-            cmd.args(["--join", "10.77.0.1:7481"]);
+        if let Some(token) = join {
+            cmd.args(["--join", "10.77.0.1:7481", "--token", token]);
         }
         let log = std::fs::File::create(dir.join(format!("n{i}.log"))).unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
-        assert!(first.contains("listening on"), "node n{i} did not start: {first}");
+        // Not loopback: the API is HTTPS (the CLI finds the node's CA and token by itself).
+        let endpoint = first.split_once("listening on ").map(|(_, e)| e.trim().to_string());
+        assert_eq!(endpoint.as_deref(), Some(format!("https://{addr}:7480").as_str()), "node n{i}: {first}");
         std::thread::spawn(move || for _ in lines {});
-        Node { ns, endpoint: format!("http://{addr}:7480"), child }
+        Node { ns, endpoint: endpoint.unwrap_or_default(), child }
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -141,10 +144,10 @@ fn a_minority_stops_its_groups_and_the_majority_takes_them() {
     }
     let dir = tempfile::tempdir().unwrap();
     let net = Net::new(3);
-    let nodes = vec![Node::start(&net, dir.path(), 1, false)];
-    let mut nodes = nodes;
-    nodes.push(Node::start(&net, dir.path(), 2, true));
-    nodes.push(Node::start(&net, dir.path(), 3, true));
+    let mut nodes = vec![Node::start(&net, dir.path(), 1, None)];
+    let token = nodes[0].ok(&["node", "token", "create", "--uses", "2"]).trim().to_string();
+    nodes.push(Node::start(&net, dir.path(), 2, Some(&token)));
+    nodes.push(Node::start(&net, dir.path(), 3, Some(&token)));
     until("three Up voters", Duration::from_secs(60), || {
         let list = nodes[0].json(&["node", "list"])?;
         (list.as_array()?.iter().filter(|n| n["state"] == "Up" && n["role"] == "voter").count() == 3).then_some(())

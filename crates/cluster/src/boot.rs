@@ -6,13 +6,15 @@
 //! single node from before clusters: node 1.
 
 use crate::membership::{JoinRequest, PromoteRequest};
-use crate::peer::TcpTransport;
+use crate::peer::{PeerTls, TcpTransport};
 use crate::transport::{PeerMessage, PeerReply, Refusal, Transport};
 use crate::{ClusterDb, ClusterError, FIRST_NODE_ID};
+use halo_security::{ClusterCa, NodeIdentity};
 use openraft::ServerState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -26,6 +28,11 @@ pub struct BootOptions {
     /// The peer address of any member of the cluster to join; `None` forms a new cluster (or
     /// restarts a member, whose directory knows its cluster).
     pub join: Option<String>,
+    /// The join token (`halo node token create`), needed to join.
+    pub token: Option<String>,
+    /// The DNS names and IP addresses the node's certificate names besides its peer name (where
+    /// its API answers).
+    pub tls_names: Vec<String>,
 }
 
 /// How long a node waits for the cluster to take it in before giving up at start-up.
@@ -49,18 +56,11 @@ fn read_identity(dir: &Path) -> Result<Option<Identity>, ClusterError> {
     }
 }
 
-/// Writes `node.json` whole or not at all (a temporary file renamed over it, both synced).
+/// Writes `node.json` whole or not at all (0600, a temporary file renamed over it, synced).
 fn write_identity(dir: &Path, identity: &Identity) -> Result<(), ClusterError> {
-    use std::io::Write;
-    let path = dir.join("node.json");
-    let tmp = dir.join("node.json.tmp");
-    let io = |source| ClusterError::Io { path: path.clone(), source };
     let bytes = serde_json::to_vec_pretty(identity).map_err(|e| ClusterError::Raft(e.to_string()))?;
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    halo_security::files::write_private(&dir.join("node.json"), &bytes)
+        .map_err(|e| ClusterError::Security(e.to_string()))
 }
 
 impl ClusterDb {
@@ -78,7 +78,16 @@ impl ClusterDb {
             api_addr: options.api_addr.clone(),
         };
         let identity = read_identity(data_dir)?;
-        let transport = TcpTransport::new();
+        let security = |e: halo_security::SecurityError| ClusterError::Security(e.to_string());
+        let certificate = NodeIdentity::load(data_dir).map_err(security)?;
+        let tls = Arc::new(PeerTls::default());
+        match (&certificate, &identity, &options.join) {
+            (Some(certificate), _, _) => tls.set(certificate)?,
+            (None, None, Some(addr)) => tls.set(&enroll(data_dir, addr, &options).await?)?,
+            // Forming, or restarting without certificates: settled once the database is open.
+            (None, _, _) => {}
+        }
+        let transport = TcpTransport::new(tls.clone());
         let (id, fresh_join) = match (&identity, &options.join) {
             (Some(identity), _) => (identity.id, false),
             (None, None) => (FIRST_NODE_ID, false),
@@ -86,7 +95,8 @@ impl ClusterDb {
         };
         // Opened (and locked) before anything else is said of the directory: a second process
         // on it hears that it is in use.
-        let db = ClusterDb::open_with(data_dir, id, transport).await?;
+        let mut db = ClusterDb::open_with(data_dir, id, transport).await?;
+        db.tls = tls;
         if let Some(identity) = &identity
             && identity.name != options.name
         {
@@ -99,8 +109,36 @@ impl ClusterDb {
         if identity.is_none() {
             write_identity(data_dir, &Identity { id, name: options.name.clone() })?;
         }
-        db.serve_peers(peers);
         let initialized = db.raft.is_initialized().await.map_err(|e| ClusterError::Raft(e.to_string()))?;
+        // A node without a certificate that is not joining makes its own: from a new CA when it
+        // forms a cluster (or is a single node from before certificates), from the CA in its
+        // database when it is the only member. Recorded in the database once it leads.
+        let mut own_ca = None;
+        if db.tls.identity().is_none() {
+            let alone = !initialized || db.members().keys().all(|m| *m == id);
+            if !alone {
+                return Err(ClusterError::Security(format!(
+                    "{} has no node certificate (tls/ is missing) but belongs to a cluster of several nodes; evict \
+                     this node, remove its data directory and join it again with a token",
+                    data_dir.display()
+                )));
+            }
+            let ca = match (db.get(crate::access::CA_CERT)?, db.get(crate::access::CA_KEY)?) {
+                (Some(cert), Some(key)) => {
+                    ClusterCa::from_pem(&String::from_utf8_lossy(&cert.value), &String::from_utf8_lossy(&key.value))
+                }
+                _ => ClusterCa::generate(&options.name),
+            }
+            .map_err(security)?;
+            let (key_pem, csr) =
+                halo_security::ca::node_key_and_request(&options.name, &options.tls_names).map_err(security)?;
+            let cert = ca.issue(&options.name, &csr).map_err(security)?;
+            let certificate = NodeIdentity { ca_pem: ca.cert_pem().to_string(), cert_pem: cert.pem, key_pem };
+            certificate.save(data_dir).map_err(security)?;
+            db.tls.set(&certificate)?;
+            own_ca = Some((ca, certificate));
+        }
+        db.serve_peers(peers);
         let promote = PromoteRequest { id, node: me };
         if !initialized && !fresh_join && options.join.is_none() {
             // A new cluster of one.
@@ -110,6 +148,9 @@ impl ClusterDb {
                 .state(ServerState::Leader, "this node leads its new cluster")
                 .await
                 .map_err(|e| ClusterError::Raft(e.to_string()))?;
+            if let Some((ca, certificate)) = &own_ca {
+                db.install_ca(ca, &options.name, certificate).await?;
+            }
             db.promote(&promote, options.join.as_deref()).await?;
             tracing::info!(node = %options.name, "formed a new cluster");
         } else if fresh_join || !initialized {
@@ -119,6 +160,15 @@ impl ClusterDb {
             )??;
             tracing::info!(node = %options.name, id, "joined the cluster");
         } else {
+            if let Some((ca, certificate)) = &own_ca {
+                // The only member: it leads as soon as its election ends.
+                db.raft
+                    .wait(Some(Duration::from_secs(30)))
+                    .state(ServerState::Leader, "this node leads its cluster of one")
+                    .await
+                    .map_err(|e| ClusterError::Raft(e.to_string()))?;
+                db.install_ca(ca, &options.name, certificate).await?;
+            }
             // Restarting as a member: it serves at once; recording a changed address (and
             // finishing a join cut short) goes on until a leader answers.
             let join = options.join.clone();
@@ -185,6 +235,7 @@ impl Rejoiner {
                 match self.transport.send_boxed(0, &addr, PeerMessage::Promote(promote.clone())).await {
                     Ok(PeerReply::Promoted(Ok(voter))) => return Ok(voter),
                     Ok(PeerReply::Promoted(Err(Refusal::Failed(m)))) => return Err(ClusterError::Peer(m)),
+                    Ok(PeerReply::Refused(m)) => return Err(ClusterError::Denied(m)),
                     Ok(other) => tracing::debug!(%addr, ?other, "not taken in yet"),
                     Err(e) => tracing::debug!(%addr, error = %e, "member unreachable"),
                 }
@@ -210,6 +261,7 @@ async fn ask_to_join(transport: &TcpTransport, addr: &str, me: &JoinRequest) -> 
                 return Err(ClusterError::Peer(format!("{addr} refused: {m}")));
             }
             Ok(PeerReply::Joined(Err(Refusal::NotLeader { .. }))) => format!("{addr} has no leader yet"),
+            Ok(PeerReply::Refused(m)) => return Err(ClusterError::Denied(format!("{addr}: {m}"))),
             Ok(_) => return Err(ClusterError::Peer(format!("{addr} answered a join with a reply of another kind"))),
             Err(e) => e.to_string(),
         };
@@ -217,6 +269,64 @@ async fn ask_to_join(transport: &TcpTransport, addr: &str, me: &JoinRequest) -> 
             return Err(ClusterError::Peer(format!("cannot join through {addr}: {outcome}")));
         }
         tracing::info!(%addr, reason = %outcome, "waiting to join");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Gets this node's certificate from the cluster at `addr` with the join token, and stores it.
+async fn enroll(data_dir: &Path, addr: &str, options: &BootOptions) -> Result<NodeIdentity, ClusterError> {
+    let security = |e: halo_security::SecurityError| ClusterError::Security(e.to_string());
+    let Some(text) = &options.token else {
+        return Err(ClusterError::Denied(format!(
+            "joining {addr} needs a join token: run `halo node token create` on a member and pass it with --token"
+        )));
+    };
+    let token = halo_security::token::JoinToken::parse(text).map_err(security)?;
+    let (key_pem, csr_pem) =
+        halo_security::ca::node_key_and_request(&options.name, &options.tls_names).map_err(security)?;
+    let request = crate::access::EnrollRequest {
+        token_id: token.id.clone(),
+        token_secret: token.secret.clone(),
+        name: options.name.clone(),
+        csr_pem,
+    };
+    let deadline = tokio::time::Instant::now() + JOIN_DEADLINE;
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let outcome =
+            match crate::peer::send_anonymous(addr, &token.ca_fingerprint, &PeerMessage::Enroll(request.clone())).await
+            {
+                Ok(PeerReply::Enrolled(Ok(reply))) => {
+                    let fingerprint = halo_security::tls::cert_fingerprint(&reply.ca_pem).map_err(security)?;
+                    if fingerprint != token.ca_fingerprint {
+                        return Err(ClusterError::Denied(format!(
+                            "{addr} answered with a CA other than the one the join token names"
+                        )));
+                    }
+                    let identity = NodeIdentity { ca_pem: reply.ca_pem, cert_pem: reply.cert_pem, key_pem };
+                    halo_security::files::private_dir(data_dir).map_err(security)?;
+                    identity.save(data_dir).map_err(security)?;
+                    tracing::info!(%addr, "enrolled: this node has its certificate");
+                    return Ok(identity);
+                }
+                Ok(PeerReply::Enrolled(Err(Refusal::Failed(m)))) | Ok(PeerReply::Refused(m)) => {
+                    return Err(ClusterError::Denied(format!("{addr} refused to enroll this node: {m}")));
+                }
+                Ok(PeerReply::Enrolled(Err(Refusal::NotLeader { .. }))) => format!("{addr} has no leader yet"),
+                Ok(_) => {
+                    return Err(ClusterError::Peer(format!(
+                        "{addr} answered an enrollment with a reply of another kind"
+                    )));
+                }
+                // A CA other than the token's fails the handshake: no use trying again.
+                Err(e) if e.to_string().contains("CA") => return Err(ClusterError::Denied(e.to_string())),
+                Err(e) => e.to_string(),
+            };
+        if tokio::time::Instant::now() + delay > deadline {
+            return Err(ClusterError::Peer(format!("cannot enroll through {addr}: {outcome}")));
+        }
+        tracing::info!(%addr, reason = %outcome, "waiting to enroll");
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
     }

@@ -17,6 +17,7 @@
 //! reader takes a [`Snapshot`] and then [`ClusterDb::watch`]es from its revision, missing
 //! nothing and seeing nothing twice.
 
+pub mod access;
 mod boot;
 mod encoding;
 mod feed;
@@ -30,7 +31,7 @@ pub mod transport;
 pub use boot::{BootOptions, JOIN_DEADLINE};
 pub use feed::Watch;
 pub use membership::{JoinRequest, NodeRecord, PromoteRequest};
-pub use peer::{AppHandler, PeerService, TcpTransport};
+pub use peer::{AppHandler, Caller, PeerService, PeerTls, TcpTransport};
 use transport::{DynTransport, PeerMessage, PeerReply, Refusal, TransportError};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Cursor;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,6 +245,15 @@ pub enum ClusterError {
     /// A peer could not be reached or answered with an error.
     #[error("{0}")]
     Peer(String),
+    /// A credential (token, certificate) was refused: said why, never with the secret.
+    #[error("refused: {0}")]
+    Denied(String),
+    /// No token of that id.
+    #[error("{0}")]
+    UnknownToken(String),
+    /// Certificates or TLS settings could not be made or read.
+    #[error("{0}")]
+    Security(String),
     /// This node cannot write: another member leads (or no leader is known yet).
     #[error("not the leader; {}", leader_text(*.leader_id, .leader_addr.as_deref()))]
     NotLeader {
@@ -393,6 +404,8 @@ pub struct ClusterDb {
     /// Turns true when the database shuts down: the peer server and its connections end.
     stop_serving: tokio::sync::watch::Sender<bool>,
     transport: Arc<dyn DynTransport>,
+    /// The peer channel's TLS settings (empty for a database without the peer channel).
+    tls: Arc<PeerTls>,
     app: Arc<std::sync::RwLock<Option<Arc<dyn AppHandler>>>>,
     raft: Raft<TypeConfig>,
     writes: mpsc::UnboundedSender<Pending>,
@@ -430,9 +443,11 @@ impl ClusterDb {
         node_id: u64,
         transport: T,
     ) -> Result<ClusterDb, ClusterError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ClusterError::Io { path: data_dir.into(), source })?;
+        // Only the node's user may look inside: the database holds the CA key and token hashes.
+        halo_security::files::private_dir(data_dir).map_err(|e| ClusterError::Security(e.to_string()))?;
         let lock_path = data_dir.join("lock");
         let lock_file = OpenOptions::new()
+            .mode(0o600)
             .create(true)
             .truncate(false)
             .write(true)
@@ -448,6 +463,7 @@ impl ClusterDb {
         ));
         let path = data_dir.join("cluster.redb");
         let db = Arc::new(open_database(&path)?);
+        halo_security::files::restrict(&path).map_err(|e| ClusterError::Security(e.to_string()))?;
         // The feed starts where the stored state machine is; entries openraft re-applies on
         // start-up are published from there.
         let applied = store::applied(&db).map_err(|e| ClusterError::Read(e.to_string()))?;
@@ -486,6 +502,7 @@ impl ClusterDb {
             leader_heard,
             stop_serving,
             transport,
+            tls: Arc::default(),
             app: Arc::default(),
             raft,
             writes,
@@ -545,7 +562,12 @@ impl ClusterDb {
 
     /// Serves peers on `listener` (the TCP peer channel) until the database shuts down.
     pub fn serve_peers(&self, listener: tokio::net::TcpListener) {
-        tokio::spawn(peer::serve(listener, self.service(), self.stop_serving.subscribe()));
+        tokio::spawn(peer::serve(listener, self.service(), self.tls.clone(), self.stop_serving.subscribe()));
+    }
+
+    /// The peer channel's TLS settings: what this node presents and trusts.
+    pub fn tls(&self) -> &Arc<PeerTls> {
+        &self.tls
     }
 
     /// Sets what answers [`PeerMessage::App`] on this node.
@@ -681,6 +703,7 @@ impl ClusterDb {
                     other => return other,
                 },
                 Some((id, addr)) => match self.transport.send_boxed(id, &addr, message.clone()).await {
+                    Ok(PeerReply::Refused(m)) => return Err(ClusterError::Denied(m)),
                     Ok(reply) => match unpack(reply) {
                         Some(Ok(v)) => return Ok(v),
                         Some(Err(Refusal::NotLeader { leader_id })) => {

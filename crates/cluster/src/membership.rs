@@ -124,6 +124,7 @@ impl PeerService {
     async fn register(&self, join: &JoinRequest, want: Option<u64>) -> Result<u64, ClusterError> {
         self.ensure_leader()?;
         crate::check_node_name(&join.name)?;
+        self.check_enrolled(&join.name)?;
         let key = node_key(&join.name);
         loop {
             let existing = self.read_record(&key)?;
@@ -241,6 +242,8 @@ impl PeerService {
         if membership.get_node(&node.id).is_some() {
             self.change(Change::Membership(ChangeMembers::RemoveNodes(ids), false)).await?;
         }
+        // Its certificates go first: from then on no member answers it, whatever it still holds.
+        self.revoke_node(name).await?;
         self.commit(Request { compare: vec![], ops: vec![Op::Delete { key }] }).await?;
         tracing::info!(node = %name, id = node.id, "node evicted");
         Ok(())

@@ -28,6 +28,14 @@ pub enum PeerMessage {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A transaction written on a follower, for the leader to commit.
     Write(Request),
+    /// A new node, without a certificate yet, asks for one with a join token (the only message
+    /// a connection without a certificate may send).
+    Enroll(crate::access::EnrollRequest),
+    /// A member asks for a new certificate for its own name (rotation).
+    Renew {
+        /// The request for the new key (PEM).
+        csr_pem: String,
+    },
     /// A node asks to join (or, known by name, to rejoin): the leader gives it its node id.
     Join(crate::membership::JoinRequest),
     /// A node that opened its database with the id [`PeerMessage::Join`] gave asks to become a
@@ -71,6 +79,13 @@ pub enum PeerReply {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     /// To [`PeerMessage::Write`].
     Write(Result<Response, Refusal>),
+    /// To [`PeerMessage::Enroll`]: the node's certificate and the CA.
+    Enrolled(Result<crate::access::EnrollReply, Refusal>),
+    /// To [`PeerMessage::Renew`]: the new certificate (PEM).
+    Renewed(Result<String, Refusal>),
+    /// To any message its sender may not send: no certificate, or a revoked one. The
+    /// connection is closed after it.
+    Refused(String),
     /// To [`PeerMessage::Join`]: the node id.
     Joined(Result<u64, Refusal>),
     /// To [`PeerMessage::Promote`]: whether the node is a voter.
@@ -105,6 +120,9 @@ impl Clone for PeerReply {
             }),
             PeerReply::Write(r) => PeerReply::Write(r.clone()),
             PeerReply::Joined(r) => PeerReply::Joined(r.clone()),
+            PeerReply::Enrolled(r) => PeerReply::Enrolled(r.clone()),
+            PeerReply::Renewed(r) => PeerReply::Renewed(r.clone()),
+            PeerReply::Refused(m) => PeerReply::Refused(m.clone()),
             PeerReply::Promoted(r) => PeerReply::Promoted(r.clone()),
             PeerReply::Evicted(r) => PeerReply::Evicted(r.clone()),
             PeerReply::App(r) => PeerReply::App(r.clone()),
@@ -197,7 +215,7 @@ impl Transport for Loopback {
         let Some(service) = service else {
             return Err(TransportError::Unreachable { node: to, reason: "not registered with the loopback".into() });
         };
-        Ok(service.handle(message).await)
+        Ok(service.handle(message, &crate::peer::Caller::Local).await)
     }
 }
 

@@ -75,6 +75,11 @@ status_codes! {
     ERROR_OPERATION_ABORTED = 995;
     /// Accepted; the operation continues asynchronously (pending).
     ERROR_IO_PENDING = 997;
+    /// The operation could not be completed; retry it (the API: too many requests, wait for
+    /// `Retry-After`).
+    ERROR_RETRY = 1237;
+    /// The caller has not been authenticated (the API: no credentials, or ones it refused).
+    ERROR_NOT_AUTHENTICATED = 1244;
     /// The plug-in and halo share no table version.
     ERROR_REVISION_MISMATCH = 1306;
     /// Another resource depends on this one.

@@ -49,6 +49,15 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `client` has a request left now, without taking it.
+    pub fn available(&self, client: IpAddr) -> bool {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .get(&client)
+            .is_none_or(|(tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * self.per_second >= 1.0)
+    }
+
     /// How long until `client` may make one request.
     pub fn retry_after(&self, client: IpAddr) -> Duration {
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());

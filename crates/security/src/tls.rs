@@ -34,6 +34,11 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, Secur
     Ok(certs)
 }
 
+/// The SHA-256 (DER, hex) of the first certificate in a PEM text.
+pub fn cert_fingerprint(pem: &str) -> Result<String, SecurityError> {
+    Ok(pem_certificates(pem)?.first().map(|c| crate::sha256_hex(c)).unwrap_or_default())
+}
+
 /// The private key in a PEM text.
 pub fn pem_private_key(pem: &str) -> Result<PrivateKeyDer<'static>, SecurityError> {
     PrivateKeyDer::from_pem_slice(pem.as_bytes())
