@@ -14,6 +14,8 @@
  *   - RESOURCE_HANDLE is a fixed-width 64-bit value; RESID is the plug-in's own pointer.
  *   - SetLastError/GetLastError are errno-backed inline helpers.
  *   - LogEvent takes printf-style formats, not FormatMessage inserts (%1, %2!u!).
+ *   - A source written for Windows (wide strings, HKEY, ResUtil, FormatMessage inserts) builds
+ *     instead against include/compat/ (windows.h, clusapi.h, resapi.h); see compat/resapi.h.
  *   - Waitable event handles are not waited on: leave *EventHandle NULL in Online and call
  *     SignalFailure to report an asynchronous failure.
  *   - No calling-convention keywords: every function pointer uses the platform's C convention.
@@ -93,6 +95,8 @@ static inline DWORD GetLastError(void) { return (DWORD)errno; }
 #define ERROR_MORE_DATA                                                        234L
 #define ERROR_OPERATION_ABORTED                                                995L
 #define ERROR_IO_PENDING                                                       997L
+#define ERROR_RETRY                                                            1237L
+#define ERROR_NOT_AUTHENTICATED                                                1244L
 #define ERROR_REVISION_MISMATCH                                                1306L
 #define ERROR_DEPENDENT_RESOURCE_EXISTS                                        5001L
 #define ERROR_DEPENDENCY_NOT_FOUND                                             5002L
@@ -325,22 +329,49 @@ typedef enum CLUSTER_RESOURCE_APPLICATION_STATE {
 #define CLUS_ACCESS_WRITE        0x02
 #define CLUS_NO_MODIFY           0
 #define CLUS_MODIFY              0x01
+/* Shift names: clusapi.h spells the inner ones CLCTL_*_SHIFT; the CLUSCTL_ spellings stay for
+ * plug-ins written against earlier versions of this header. */
 #define CLUSCTL_ACCESS_SHIFT     0
 #define CLUSCTL_FUNCTION_SHIFT   2
-#define CLUSCTL_MODIFY_SHIFT     22
-#define CLUSCTL_USER_SHIFT       21
-#define CLUSCTL_INTERNAL_SHIFT   20
+#define CLCTL_INTERNAL_SHIFT     20
+#define CLCTL_USER_SHIFT         21
+#define CLCTL_MODIFY_SHIFT       22
+#define CLCTL_GLOBAL_SHIFT       23
 #define CLUSCTL_OBJECT_SHIFT     24
-#define CLCTL_USER_BASE          (1 << CLUSCTL_USER_SHIFT)
+#define CLUSCTL_MODIFY_SHIFT     CLCTL_MODIFY_SHIFT
+#define CLUSCTL_USER_SHIFT       CLCTL_USER_SHIFT
+#define CLUSCTL_INTERNAL_SHIFT   CLCTL_INTERNAL_SHIFT
+#define CLCTL_INTERNAL_MASK      (1 << CLCTL_INTERNAL_SHIFT)
+#define CLCTL_USER_MASK          (1 << CLCTL_USER_SHIFT)
+#define CLCTL_MODIFY_MASK        (1 << CLCTL_MODIFY_SHIFT)
+#define CLCTL_GLOBAL_MASK        (1 << CLCTL_GLOBAL_SHIFT)
+#define CLUSCTL_CONTROL_CODE_MASK 0x3FFFFF
+#define CLUSCTL_OBJECT_MASK      0xFF
+#define CLUSCTL_ACCESS_MODE_MASK 0x03
+#define CLCTL_CLUSTER_BASE       0
+#define CLCTL_USER_BASE          (1 << CLCTL_USER_SHIFT)
 #define CLCTL_EXTERNAL_CODE(Function, Access, Modify) \
-    (((Access) << CLUSCTL_ACCESS_SHIFT) | ((Function) << CLUSCTL_FUNCTION_SHIFT) | ((Modify) << CLUSCTL_MODIFY_SHIFT))
+    (((Access) << CLUSCTL_ACCESS_SHIFT) | ((Function) << CLUSCTL_FUNCTION_SHIFT) | ((Modify) << CLCTL_MODIFY_SHIFT))
+#define CLCTL_INTERNAL_CODE(Function, Access, Modify) \
+    (CLCTL_EXTERNAL_CODE(Function, Access, Modify) | CLCTL_INTERNAL_MASK)
+/* A user-defined operation. As Windows' CLUSCTL_USER_CODE does, CLCTL_USER_BASE is added to the
+ * function before the shift, so the user bit lands on bit 23: CLUSCTL_RESOURCE_USER_CODE(1, 0)
+ * is 0x01800004 = CLUSCTL_USER_CODE(1, CLUS_OBJECT_RESOURCE), the code a Windows DLL and its
+ * clients use. */
 #define CLCTL_USER_CODE(Function, Modify) \
-    (CLCTL_EXTERNAL_CODE(Function, CLUS_ACCESS_ANY, Modify) | CLCTL_USER_BASE)
+    (((CLCTL_USER_BASE + (Function)) << CLUSCTL_FUNCTION_SHIFT) | ((Modify) << CLCTL_MODIFY_SHIFT))
 #define CLUS_OBJECT_RESOURCE      1
 #define CLUS_OBJECT_RESOURCE_TYPE 2
+#define CLUS_OBJECT_USER          128
 #define CLUSCTL_RESOURCE_CODE(Function)      (((CLUS_OBJECT_RESOURCE) << CLUSCTL_OBJECT_SHIFT) | (Function))
 #define CLUSCTL_RESOURCE_TYPE_CODE(Function) (((CLUS_OBJECT_RESOURCE_TYPE) << CLUSCTL_OBJECT_SHIFT) | (Function))
-#define CLUSCTL_RESOURCE_USER_CODE(Function, Modify) CLUSCTL_RESOURCE_CODE(CLCTL_USER_CODE(Function, Modify))
+#define CLUSCTL_RESOURCE_USER_CODE(Function, Modify) (CLUSCTL_RESOURCE_CODE(CLCTL_USER_CODE(Function, Modify)))
+#define CLUSCTL_USER_CODE(Function, Object) \
+    (((Object) << CLUSCTL_OBJECT_SHIFT) | ((CLCTL_USER_BASE + (Function)) << CLUSCTL_FUNCTION_SHIFT))
+#define CLUSCTL_GET_CONTROL_FUNCTION(ControlCode) (((ControlCode) >> CLUSCTL_ACCESS_SHIFT) & CLUSCTL_CONTROL_CODE_MASK)
+#define CLUSCTL_GET_ACCESS_MODE(ControlCode)      (((ControlCode) >> CLUSCTL_ACCESS_SHIFT) & CLUSCTL_ACCESS_MODE_MASK)
+#define CLUSCTL_GET_CONTROL_OBJECT(ControlCode)   (((ControlCode) >> CLUSCTL_OBJECT_SHIFT) & CLUSCTL_OBJECT_MASK)
+#define CLUSCTL_GET_USER(ControlCode)             (((ControlCode) & CLCTL_USER_MASK) >> CLCTL_USER_SHIFT)
 
 #define CLUSPROP_FORMAT_UNKNOWN             0
 #define CLUSPROP_FORMAT_BINARY              1
@@ -405,8 +436,9 @@ typedef struct RESOURCE_STATUS_EX {
  * ------------------------------------------------------------------------------------------- */
 typedef struct HALO_PARAMETERS_ *HALO_PARAMETERS;
 #define HALO_PARAMETERS_VERSION_1 1
+#define HALO_PARAMETERS_VERSION_2 2
 typedef struct HALO_PARAMETERS_TABLE {
-    DWORD Version; /* HALO_PARAMETERS_VERSION_1 */
+    DWORD Version; /* HALO_PARAMETERS_VERSION_2 (halo fills in every member of its version) */
     /* The property as UTF-8 text (numbers in decimal, MULTI_SZ joined by '\n'), NUL-terminated.
      * *BufferSize: in, the buffer's size; out, the size needed including the NUL.
      * ERROR_SUCCESS; ERROR_FILE_NOT_FOUND if absent; ERROR_MORE_DATA if the buffer is too small
@@ -418,6 +450,13 @@ typedef struct HALO_PARAMETERS_TABLE {
     /* Every private property as a CLUSPROP property list (UTF-16LE strings, as on the wire).
      * ERROR_SUCCESS, or ERROR_MORE_DATA with *BytesReturned = the size needed. */
     DWORD (*GetPropertyList)(HALO_PARAMETERS Parameters, PVOID Buffer, DWORD BufferSize, LPDWORD BytesReturned);
+    /* Version 2 (HALO_PARAMETERS_VERSION_2): registry semantics over wchar_t (UTF-32) names and
+     * data, used by the ClusterReg* calls of include/compat/clusapi.h. Check Version first. */
+    DWORD (*QueryValueW)(HALO_PARAMETERS Parameters, const wchar_t *Name, LPDWORD Type, PBYTE Data, LPDWORD cbData);
+    DWORD (*SetValueW)(HALO_PARAMETERS Parameters, const wchar_t *Name, DWORD Type, const BYTE *Data, DWORD cbData);
+    DWORD (*DeleteValueW)(HALO_PARAMETERS Parameters, const wchar_t *Name);
+    DWORD (*EnumValueW)(HALO_PARAMETERS Parameters, DWORD Index, wchar_t *Name, LPDWORD cchName, LPDWORD Type,
+                        PBYTE Data, LPDWORD cbData);
 } HALO_PARAMETERS_TABLE;
 struct HALO_PARAMETERS_ {
     const HALO_PARAMETERS_TABLE *Table;

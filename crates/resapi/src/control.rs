@@ -123,9 +123,11 @@ impl ControlCode {
         self.0 & Self::MODIFY_BIT != 0
     }
 
-    /// User-defined.
+    /// User-defined: built as the SDK's `CLUSCTL_USER_CODE` does, with `CLCTL_USER_BASE` added
+    /// to the function before it is shifted, so the mark lands on bit 23 (where the SDK also
+    /// keeps the global bit; codes halo names never set it).
     pub fn is_user(self) -> bool {
-        self.0 & Self::USER_BIT != 0
+        self.0 & (Self::USER_BIT << 2) != 0
     }
 
     /// Internal: sent by the cluster only; clients may not send it.
@@ -145,10 +147,13 @@ impl ControlCode {
         Self::external(function, access, modify) | Self::INTERNAL_BIT
     }
 
-    /// Builds a user-defined operation code (`CLCTL_USER_CODE`): function counts from
-    /// `CLCTL_USER_BASE`.
+    /// Builds a user-defined operation code as the SDK's `CLUSCTL_USER_CODE` does: the
+    /// function counts from `CLCTL_USER_BASE`, and the sum is shifted into place (so
+    /// `user(1, 0, false)` is 0x00800004, and the resource's code 0x01800004).
     pub const fn user(function: u32, access: u32, modify: bool) -> u32 {
-        Self::external(function, access, modify) | Self::USER_BIT
+        (((Self::USER_BIT + function) << 2) & 0x00FF_FFFC)
+            | (access & Self::ACCESS_MASK)
+            | if modify { Self::MODIFY_BIT } else { 0 }
     }
 
     /// Puts an operation code on an object (`CLUSCTL_RESOURCE_CODE` and friends).
@@ -387,6 +392,10 @@ mod tests {
         assert_eq!(c.access(), ControlAccess::Write);
         assert_eq!(c.function(), 33);
         assert_eq!(c.operation(), 0x0040_0086);
+        // CLUSCTL_USER_CODE(1, CLUS_OBJECT_RESOURCE), as the Windows SDK computes it.
+        let user = ControlCode((1 << 24) | ControlCode::user(1, 0, false));
+        assert_eq!(user.0, 0x0180_0004);
+        assert!(user.is_user() && !c.is_user());
         let d = CLUSCTL_RESOURCE_DELETE;
         assert!(d.is_internal());
         assert_eq!(ControlCode(0x0A00_0000).object(), None);

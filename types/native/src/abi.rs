@@ -45,9 +45,25 @@ pub struct ParametersTable {
     pub get_string: Option<unsafe extern "C" fn(Parameters, *const c_char, *mut c_char, *mut u32) -> u32>,
     pub get_dword: Option<unsafe extern "C" fn(Parameters, *const c_char, *mut u32) -> u32>,
     pub get_property_list: Option<unsafe extern "C" fn(Parameters, *mut c_void, u32, *mut u32) -> u32>,
+    // Version 2: registry semantics over wide (`wchar_t`, UTF-32) names and data.
+    pub query_value_w: Option<unsafe extern "C" fn(Parameters, *const u32, *mut u32, *mut u8, *mut u32) -> u32>,
+    pub set_value_w: Option<unsafe extern "C" fn(Parameters, *const u32, u32, *const u8, u32) -> u32>,
+    pub delete_value_w: Option<unsafe extern "C" fn(Parameters, *const u32) -> u32>,
+    pub enum_value_w:
+        Option<unsafe extern "C" fn(Parameters, u32, *mut u32, *mut u32, *mut u32, *mut u8, *mut u32) -> u32>,
 }
 
-pub const HALO_PARAMETERS_VERSION_1: u32 = 1;
+pub const HALO_PARAMETERS_VERSION_2: u32 = 2;
+
+/// `struct HKEY__` of `include/compat/clusapi.h`: the key a wide plug-in's Open receives.
+#[repr(C)]
+pub struct WideKey {
+    pub parameters: Parameters,
+    pub kind: u32,
+}
+
+/// `HALO_KEY_RESOURCE`: the resource's own key, owned by halo.
+pub const HALO_KEY_RESOURCE: u32 = 0;
 
 pub type LogEventFn = unsafe extern "C" fn(RawHandle, u32, *const c_char, ...);
 pub type SetResourceStatusFn = unsafe extern "C" fn(RawHandle, *mut ResourceStatus) -> u32;

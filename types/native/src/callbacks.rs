@@ -117,6 +117,9 @@ pub unsafe extern "C" fn halo_native_log_message(handle: RawHandle, level: u32, 
 unsafe extern "C" {
     /// The variadic `LogEvent` (log_event.c).
     pub(crate) fn halo_native_log_event(handle: RawHandle, level: u32, format: *const c_char, ...);
+    /// The variadic `LogEvent` of wide plug-ins: a `wchar_t` format with FormatMessage inserts
+    /// (log_event.c). Declared with the narrow pointer type so both share the table's type.
+    pub(crate) fn halo_native_log_event_wide(handle: RawHandle, level: u32, format: *const c_char, ...);
 }
 
 unsafe extern "C" fn set_resource_locked_mode(handle: RawHandle, enabled: i32, reason: u32) -> u32 {
@@ -209,23 +212,30 @@ pub(crate) unsafe extern "C" fn quorum_lost(handle: RawHandle) {
     }
 }
 
-/// The table every `StartupEx` receives.
-pub(crate) static CALLBACK_TABLE: CallbackTable = CallbackTable {
-    log_event: Some(halo_native_log_event),
-    set_resource_status_ex: Some(set_resource_status_ex),
-    set_resource_locked_mode: Some(set_resource_locked_mode),
-    signal_failure: Some(signal_failure),
-    set_resource_in_memory_node_local_properties: Some(set_in_memory_properties),
-    end_control_call: Some(no_such_control_call),
-    end_type_control_call: Some(no_such_control_call),
-    extend_control_call: Some(no_such_control_call),
-    extend_type_control_call: Some(no_such_control_call),
-    raise_res_type_notification: Some(raise_res_type_notification),
-    change_resource_process_for_dumps: Some(change_resource_process_for_dumps),
-    change_res_type_process_for_dumps: Some(change_res_type_process_for_dumps),
-    set_internal_state: Some(set_internal_state),
-    set_resource_locked_mode_ex: Some(set_resource_locked_mode_ex),
-    request_dump: Some(request_dump),
-    set_resource_wpr_policy: Some(set_wpr_policy),
-    arm_wpr_watchdog_for_current_resource_call: Some(arm_wpr_watchdog),
-};
+/// The table every narrow plug-in's `StartupEx` receives.
+pub(crate) static CALLBACK_TABLE: CallbackTable = callback_table(halo_native_log_event);
+
+/// The table every wide plug-in's `StartupEx` receives: only `LogEvent` differs.
+pub(crate) static CALLBACK_TABLE_WIDE: CallbackTable = callback_table(halo_native_log_event_wide);
+
+const fn callback_table(log_event: abi::LogEventFn) -> CallbackTable {
+    CallbackTable {
+        log_event: Some(log_event),
+        set_resource_status_ex: Some(set_resource_status_ex),
+        set_resource_locked_mode: Some(set_resource_locked_mode),
+        signal_failure: Some(signal_failure),
+        set_resource_in_memory_node_local_properties: Some(set_in_memory_properties),
+        end_control_call: Some(no_such_control_call),
+        end_type_control_call: Some(no_such_control_call),
+        extend_control_call: Some(no_such_control_call),
+        extend_type_control_call: Some(no_such_control_call),
+        raise_res_type_notification: Some(raise_res_type_notification),
+        change_resource_process_for_dumps: Some(change_resource_process_for_dumps),
+        change_res_type_process_for_dumps: Some(change_res_type_process_for_dumps),
+        set_internal_state: Some(set_internal_state),
+        set_resource_locked_mode_ex: Some(set_resource_locked_mode_ex),
+        request_dump: Some(request_dump),
+        set_resource_wpr_policy: Some(set_wpr_policy),
+        arm_wpr_watchdog_for_current_resource_call: Some(arm_wpr_watchdog),
+    }
+}

@@ -14,6 +14,7 @@ mod abi;
 mod callbacks;
 mod loader;
 mod parameters;
+mod wide;
 
 pub use loader::{LoadError, MAX_VERSION, MIN_VERSION, NativeLibrary, NativeResource, NativeResourceType};
 
@@ -54,6 +55,8 @@ pub mod layout {
             ),
             ("sizeof(HALO_PARAMETERS_TABLE)", size_of::<ParametersTable>()),
             ("offsetof(HALO_PARAMETERS_TABLE, GetPropertyList)", offset_of!(ParametersTable, get_property_list)),
+            ("offsetof(HALO_PARAMETERS_TABLE, QueryValueW)", offset_of!(ParametersTable, query_value_w)),
+            ("offsetof(HALO_PARAMETERS_TABLE, EnumValueW)", offset_of!(ParametersTable, enum_value_w)),
         ]
     }
 }

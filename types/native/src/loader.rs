@@ -1,14 +1,16 @@
 //! Loading a plug-in, negotiating its table version, validating the table, and wrapping it as a
 //! [`ResourceType`] whose instances are [`Resource`]s.
 
-use crate::abi::{self, CLRES_VERSION_V1_00, CLRES_VERSION_V2_00, FunctionTable, V1Functions, V2Functions};
-use crate::callbacks::{self, CALLBACK_TABLE};
+use crate::abi::{self, CLRES_VERSION_V1_00, CLRES_VERSION_V2_00, FunctionTable, V1Functions, V2Functions, WideKey};
+use crate::callbacks::{self, CALLBACK_TABLE, CALLBACK_TABLE_WIDE};
 use crate::parameters::ParametersHandle;
+use crate::wide::{self, Direction, Shape};
 use nix::errno::Errno;
 use resapi::{
     ControlCode, ControlResult, OfflineFlags, OnlineFlags, OpenRequest, QuorumLost, Resource, ResourceType, Status,
 };
-use std::ffi::{CString, c_void};
+use std::borrow::Cow;
+use std::ffi::{CString, c_char, c_void};
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,15 @@ pub enum LoadError {
     /// A type name holds a NUL byte.
     #[error("resource type name {0:?} contains a NUL byte")]
     InvalidName(String),
+    /// The plug-in was built with the Windows-style headers for a `WCHAR` width halo cannot
+    /// convert to (halo supports 4-byte `wchar_t` on 64-bit targets).
+    #[error("plug-in {path} uses {size}-byte wide characters; halo supports 4-byte wchar_t on 64-bit targets")]
+    WideCharSize {
+        /// The plug-in's path.
+        path: PathBuf,
+        /// Its `sizeof(WCHAR)`.
+        size: u32,
+    },
     /// `Startup`/`StartupEx` returned an error.
     #[error("plug-in {path} refused to start type {type_name:?}: {status}")]
     StartupFailed {
@@ -97,6 +108,7 @@ impl LoadError {
             LoadError::Open { .. } => Status::ERROR_MOD_NOT_FOUND,
             LoadError::NoStartup { .. } => Status::ERROR_PROC_NOT_FOUND,
             LoadError::InvalidName(_) => Status::ERROR_INVALID_PARAMETER,
+            LoadError::WideCharSize { .. } => Status::ERROR_NOT_SUPPORTED,
             LoadError::StartupFailed { status, .. } => *status,
             LoadError::RevisionMismatch { .. } => Status::ERROR_REVISION_MISMATCH,
             LoadError::NullTable { .. } | LoadError::TableSize { .. } | LoadError::NullEntry { .. } => {
@@ -112,22 +124,72 @@ impl LoadError {
 pub struct NativeLibrary {
     path: PathBuf,
     library: libloading::Library,
+    wide: bool,
 }
 
+/// The symbol `include/compat/resapi.h` makes a plug-in export: its `sizeof(WCHAR)`.
+const WIDE_MARKER: &[u8] = b"HaloResApiWideStrings\0";
+
 impl NativeLibrary {
-    /// Loads the shared object at `path`.
+    /// Loads the shared object at `path`, and learns from `HaloResApiWideStrings` whether it
+    /// was built with the Windows-style headers (wide strings; see `include/compat/resapi.h`).
     pub fn load(path: impl AsRef<Path>) -> Result<Arc<Self>, LoadError> {
         let path = path.as_ref().to_path_buf();
         // SAFETY: loading runs the plug-in's initialisers; trusting plug-in code is the point of
         // the `native` type, and the host process isolates the node daemon from it.
         let library = unsafe { libloading::Library::new(&path) }
             .map_err(|e| LoadError::Open { path: path.clone(), reason: e.to_string() })?;
-        Ok(Arc::new(NativeLibrary { path, library }))
+        // SAFETY: the marker, when present, is a `const DWORD` the header defines.
+        let marker = unsafe { library.get::<*const u32>(WIDE_MARKER) }.ok().map(|symbol| *symbol);
+        let wide = match marker {
+            None => false,
+            Some(address) if address.is_null() => false,
+            Some(address) => {
+                // SAFETY: a non-null address of the exported DWORD.
+                let size = unsafe { address.read_unaligned() };
+                // RESOURCE_HANDLE is a pointer for these plug-ins and a u64 for halo.
+                if size != wide::WCHAR_SIZE || size_of::<usize>() != size_of::<u64>() {
+                    return Err(LoadError::WideCharSize { path, size });
+                }
+                true
+            }
+        };
+        Ok(Arc::new(NativeLibrary { path, library, wide }))
     }
 
     /// The plug-in's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the plug-in was built with the Windows-style headers (`wchar_t` strings).
+    pub fn is_wide(&self) -> bool {
+        self.wide
+    }
+}
+
+/// A string as the plug-in reads it: UTF-8 for narrow plug-ins, UTF-32 for wide ones.
+#[derive(Debug)]
+enum PluginString {
+    Narrow(CString),
+    Wide(Vec<u32>),
+}
+
+impl PluginString {
+    fn new(text: &str, wide: bool) -> Option<Self> {
+        if wide {
+            (!text.contains('\0')).then(|| PluginString::Wide(wide::to_wide(text)))
+        } else {
+            CString::new(text).ok().map(PluginString::Narrow)
+        }
+    }
+
+    /// The pointer to pass; the entry-point types use `char *` for both kinds.
+    fn as_ptr(&self) -> *const c_char {
+        match self {
+            PluginString::Narrow(s) => s.as_ptr(),
+            PluginString::Wide(w) => w.as_ptr().cast::<c_char>(),
+        }
     }
 }
 
@@ -138,9 +200,10 @@ pub struct NativeResourceType {
 }
 
 struct Started {
-    type_name: CString,
+    type_name: PluginString,
     version: u32,
     calls: Calls,
+    wide: bool,
 }
 
 impl std::fmt::Debug for NativeResourceType {
@@ -184,22 +247,21 @@ impl NativeResourceType {
 
 fn start(library: &NativeLibrary, type_name: &str) -> Result<Started, LoadError> {
     let path = library.path.clone();
-    let c_type = CString::new(type_name).map_err(|_| LoadError::InvalidName(type_name.to_string()))?;
+    let wide = library.wide;
+    let c_type = PluginString::new(type_name, wide).ok_or_else(|| LoadError::InvalidName(type_name.to_string()))?;
+    let (callback_table, log_event): (&'static abi::CallbackTable, abi::LogEventFn) = if wide {
+        (&CALLBACK_TABLE_WIDE, callbacks::halo_native_log_event_wide)
+    } else {
+        (&CALLBACK_TABLE, callbacks::halo_native_log_event)
+    };
     let mut table: *const FunctionTable = ptr::null();
     // SAFETY: the symbols have the signatures of PSTARTUP_EX_ROUTINE / PSTARTUP_ROUTINE, per the
-    // header the plug-in was built against.
+    // header the plug-in was built against (for wide plug-ins the strings are wchar_t).
     let status = unsafe {
         if let Ok(startup_ex) = library.library.get::<abi::StartupExFn>(b"StartupEx\0") {
-            startup_ex(c_type.as_ptr(), MIN_VERSION, MAX_VERSION, &CALLBACK_TABLE, &mut table)
+            startup_ex(c_type.as_ptr(), MIN_VERSION, MAX_VERSION, callback_table, &mut table)
         } else if let Ok(startup) = library.library.get::<abi::StartupFn>(b"Startup\0") {
-            startup(
-                c_type.as_ptr(),
-                MIN_VERSION,
-                MAX_VERSION,
-                callbacks::set_resource_status,
-                callbacks::halo_native_log_event,
-                &mut table,
-            )
+            startup(c_type.as_ptr(), MIN_VERSION, MAX_VERSION, callbacks::set_resource_status, log_event, &mut table)
         } else {
             return Err(LoadError::NoStartup { path });
         }
@@ -226,7 +288,7 @@ fn start(library: &NativeLibrary, type_name: &str) -> Result<Started, LoadError>
         version => return Err(LoadError::RevisionMismatch { path, version }),
     };
     let calls = calls.map_err(|entry| LoadError::NullEntry { path, major: version >> 8, entry })?;
-    Ok(Started { type_name: c_type, version, calls })
+    Ok(Started { type_name: c_type, version, calls, wide })
 }
 
 fn check_size(path: &Path, major: u32, table_size: u32, expected: usize) -> Result<(), LoadError> {
@@ -310,7 +372,7 @@ fn dword_len(len: usize) -> Result<u32, Status> {
 fn control_call(
     output: &mut [u8],
     input: &[u8],
-    call: impl FnOnce(*mut c_void, u32, *mut c_void, u32, *mut u32) -> u32,
+    call: impl Fn(*mut c_void, u32, *mut c_void, u32, *mut u32) -> u32,
 ) -> ControlResult {
     let (Ok(in_len), out_len) = (dword_len(input.len()), u32::try_from(output.len()).unwrap_or(u32::MAX)) else {
         return ControlResult::status(Status::ERROR_INVALID_PARAMETER);
@@ -327,6 +389,47 @@ fn control_call(
     ControlResult { status, bytes_returned: returned }
 }
 
+/// The largest output fetched from a wide plug-in to learn its converted size.
+const MAX_CONVERTED_OUTPUT: usize = 64 << 20;
+
+/// A control call to a wide plug-in: buffers that carry strings are converted (see
+/// `include/compat/resapi.h`); sizes reported to the caller are those of the converted output.
+fn wide_control_call(
+    code: u32,
+    output: &mut [u8],
+    input: &[u8],
+    call: impl Fn(*mut c_void, u32, *mut c_void, u32, *mut u32) -> u32,
+) -> ControlResult {
+    let input = match wide::convert(wide::input_shape(code), Direction::ToPlugin, input) {
+        Ok(i) => i,
+        Err(_) => return ControlResult::status(Status::ERROR_INVALID_PARAMETER),
+    };
+    let shape = wide::output_shape(code);
+    if shape == Shape::Opaque {
+        return control_call(output, &input, call);
+    }
+    // The plug-in's form is at most twice the wire form (4-byte against 2-byte characters).
+    let mut scratch = vec![0u8; output.len().saturating_mul(2).min(u32::MAX as usize)];
+    let mut result = control_call(&mut scratch, &input, &call);
+    if result.status == Status::ERROR_MORE_DATA && result.bytes_returned > MAX_CONVERTED_OUTPUT {
+        // Too large to fetch just to measure: the plug-in's size bounds the converted one.
+        return result;
+    }
+    if result.status == Status::ERROR_MORE_DATA && result.bytes_returned > scratch.len() {
+        // Fetch it all to learn the converted size; GET-style codes are safe to repeat.
+        scratch = vec![0u8; result.bytes_returned];
+        result = control_call(&mut scratch, &input, &call);
+    }
+    if result.status != Status::ERROR_SUCCESS {
+        return result;
+    }
+    let converted = match wide::convert(shape, Direction::FromPlugin, &scratch[..result.bytes_returned]) {
+        Ok(c) => c,
+        Err(_) => return ControlResult::status(Status::ERROR_INVALID_DATA),
+    };
+    ControlResult::reply(&converted, output)
+}
+
 impl ResourceType for NativeResourceType {
     fn startup(&self, type_name: &str) -> Result<(), Status> {
         self.start(type_name).map_err(|e| e.status())
@@ -335,16 +438,23 @@ impl ResourceType for NativeResourceType {
     fn open(&self, request: OpenRequest) -> Result<Box<dyn Resource>, Status> {
         let started = self.started()?;
         let calls = started.calls;
-        let name = CString::new(request.name.as_str()).map_err(|_| Status::ERROR_INVALID_PARAMETER)?;
+        let name = PluginString::new(&request.name, started.wide).ok_or(Status::ERROR_INVALID_PARAMETER)?;
         let mut parameters = ParametersHandle::new(request.parameters);
+        // A wide plug-in's Open receives an HKEY: the resource's key, over the same parameters.
+        let mut key =
+            started.wide.then(|| Box::new(WideKey { parameters: parameters.as_raw(), kind: abi::HALO_KEY_RESOURCE }));
+        let key_ptr = match key.as_mut() {
+            Some(k) => (&mut **k as *mut WideKey).cast::<c_void>(),
+            None => parameters.as_raw(),
+        };
         let handle = callbacks::register(request.callbacks);
         Errno::clear();
-        // SAFETY: entry points were checked at startup; the name and the parameters handle
-        // outlive the call (the handle lives as long as the resource).
+        // SAFETY: entry points were checked at startup; the name, the parameters handle and the
+        // key outlive the call (the last two live as long as the resource).
         let resid = unsafe {
             match calls.versioned {
-                Versioned::V1 { open, .. } => open(name.as_ptr(), parameters.as_raw(), handle),
-                Versioned::V2 { open, .. } => open(name.as_ptr(), parameters.as_raw(), handle, request.flags.bits()),
+                Versioned::V1 { open, .. } => open(name.as_ptr(), key_ptr, handle),
+                Versioned::V2 { open, .. } => open(name.as_ptr(), key_ptr, handle, request.flags.bits()),
             }
         };
         if resid.is_null() {
@@ -359,6 +469,8 @@ impl ResourceType for NativeResourceType {
             resid,
             handle,
             _parameters: parameters,
+            _key: key,
+            wide: started.wide,
             closed: AtomicBool::new(false),
         }))
     }
@@ -369,10 +481,11 @@ impl ResourceType for NativeResourceType {
             Err(status) => return ControlResult::status(status),
         };
         let control = started.calls.resource_type_control;
-        control_call(output, input, |i, il, o, ol, r| {
-            // SAFETY: buffers and lengths describe live slices; the type name is a C string.
+        let call = |i, il, o, ol, r| {
+            // SAFETY: buffers and lengths describe live slices; the type name is a plug-in string.
             unsafe { control(started.type_name.as_ptr(), code.0, i, il, o, ol, r) }
-        })
+        };
+        if started.wide { wide_control_call(code.0, output, input, call) } else { control_call(output, input, call) }
     }
 }
 
@@ -383,6 +496,8 @@ pub struct NativeResource {
     resid: abi::Resid,
     handle: abi::RawHandle,
     _parameters: Box<ParametersHandle>,
+    _key: Option<Box<WideKey>>,
+    wide: bool,
     closed: AtomicBool,
 }
 
@@ -398,10 +513,20 @@ impl NativeResource {
     pub fn raw_handle(&self) -> u64 {
         self.handle
     }
+
+    /// OnlineV2/OfflineV2's InBuffer as the plug-in reads it: a wide plug-in gets a property
+    /// list in its own form; bytes that are not a property list pass unchanged.
+    fn in_buffer<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        if !self.wide || input.is_empty() {
+            return Cow::Borrowed(input);
+        }
+        wide::convert(Shape::PropertyList, Direction::ToPlugin, input).unwrap_or(Cow::Borrowed(input))
+    }
 }
 
 impl Resource for NativeResource {
     fn online_v2(&self, flags: OnlineFlags, input: &[u8]) -> Status {
+        let input = self.in_buffer(input);
         let mut event: abi::Handle = ptr::null_mut();
         let Ok(len) = dword_len(input.len()) else { return Status::ERROR_INVALID_PARAMETER };
         let input_ptr = if input.is_empty() { ptr::null_mut() } else { input.as_ptr().cast_mut() };
@@ -415,10 +540,12 @@ impl Resource for NativeResource {
     }
 
     fn offline_v2(&self, destination: Option<&str>, flags: OfflineFlags, input: &[u8]) -> Status {
+        let input = self.in_buffer(input);
         let Ok(len) = dword_len(input.len()) else { return Status::ERROR_INVALID_PARAMETER };
-        let destination = match destination.map(CString::new).transpose() {
-            Ok(d) => d,
-            Err(_) => return Status::ERROR_INVALID_PARAMETER,
+        let destination = match destination.map(|d| PluginString::new(d, self.wide)) {
+            None => None,
+            Some(Some(d)) => Some(d),
+            Some(None) => return Status::ERROR_INVALID_PARAMETER,
         };
         let dest_ptr = destination.as_ref().map_or(ptr::null(), |d| d.as_ptr());
         let input_ptr = if input.is_empty() { ptr::null_mut() } else { input.as_ptr().cast_mut() };
@@ -472,10 +599,11 @@ impl Resource for NativeResource {
 
     fn resource_control(&self, code: ControlCode, input: &[u8], output: &mut [u8]) -> ControlResult {
         let control = self.calls.resource_control;
-        control_call(output, input, |i, il, o, ol, r| {
+        let call = |i, il, o, ol, r| {
             // SAFETY: buffers and lengths describe live slices.
             unsafe { control(self.resid, code.0, i, il, o, ol, r) }
-        })
+        };
+        if self.wide { wide_control_call(code.0, output, input, call) } else { control_call(output, input, call) }
     }
 
     fn cancel(&self) -> Status {

@@ -95,4 +95,6 @@ fn control_code_macros_are_single_values_in_expressions() {
     let fields: Vec<u64> = out.split_whitespace().map(|f| f.parse().unwrap()).collect();
     let code = fields[2];
     assert_eq!(fields, [0, 2 * code, code], "CLCTL_USER_CODE must expand to one parenthesized value");
+    // Windows adds CLCTL_USER_BASE before shifting: the user bit lands on bit 23.
+    assert_eq!(code, 0x0080_0004, "CLCTL_USER_CODE(1, 0) has Windows' value");
 }

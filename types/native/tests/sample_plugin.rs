@@ -80,7 +80,8 @@ fn sample_lifecycle_sees_exactly_what_halo_passed() {
     assert!(!resource.is_alive());
 
     // A user control code returns the destination; a short buffer gets ERROR_MORE_DATA and the size.
-    let code = ControlCode::resource(ControlCode::user(1, 0, false));
+    // CLUSCTL_RESOURCE_USER_CODE(1, CLUS_NO_MODIFY): Windows' CLUSCTL_USER_CODE(1, resource) value.
+    let code = ControlCode(0x0180_0004);
     let mut small = [0u8; 3];
     let r = resource.resource_control(code, &[], &mut small);
     assert_eq!((r.status, r.bytes_returned), (Status::ERROR_MORE_DATA, 7));

@@ -29,5 +29,7 @@ int main(void) {
     OFFSET(CLRES_CALLBACK_FUNCTION_TABLE, SetResourceLockedModeEx);
     SIZE(HALO_PARAMETERS_TABLE);
     OFFSET(HALO_PARAMETERS_TABLE, GetPropertyList);
+    OFFSET(HALO_PARAMETERS_TABLE, QueryValueW);
+    OFFSET(HALO_PARAMETERS_TABLE, EnumValueW);
     return 0;
 }

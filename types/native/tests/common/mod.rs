@@ -36,6 +36,21 @@ pub fn compile(sources: &[PathBuf], defines: &[&str], output: &Path, shared: boo
     output.to_path_buf()
 }
 
+/// Compiles C against the Windows-style headers with exactly the documented build line,
+/// `cc -Wall -Wextra -Werror [-shared -fPIC] -I include/compat`: nothing halo-specific added.
+pub fn compile_compat(sources: &[PathBuf], output: &Path, shared: bool) -> PathBuf {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut cmd = Command::new(&cc);
+    cmd.arg("-Wall").arg("-Wextra").arg("-Werror");
+    if shared {
+        cmd.arg("-shared").arg("-fPIC");
+    }
+    cmd.arg("-I").arg(repo_root().join("include/compat")).args(sources).arg("-o").arg(output);
+    let result = cmd.output().unwrap_or_else(|e| panic!("cannot run the C compiler {cc:?}: {e}"));
+    assert!(result.status.success(), "{cc} failed for {sources:?}:\n{}", String::from_utf8_lossy(&result.stderr));
+    output.to_path_buf()
+}
+
 /// One callback a resource made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
