@@ -217,7 +217,7 @@ impl ClusterBench {
             let _ = b.wait();
         }
         // Node state and owner events since `before`, from the event history.
-        let history = events_after(&cluster.any()?.endpoint, before).await?;
+        let history = events_after(&cluster.any()?.client()?, before).await?;
         let downs = history.iter().filter(|e| e["kind"] == "node_state" && e["state"] == "Down").count();
         let owners = history.iter().filter(|e| e["kind"] == "owner").count();
         let (owner_after, _) = owner_state(cluster, &c, "fo").await?;
@@ -296,9 +296,12 @@ async fn all_online_on(c: &Client, groups: usize, node: &str) -> bool {
 }
 
 /// The recorded events after `after`, from the node's history.
-async fn events_after(endpoint: &str, after: u64) -> Result<Vec<Value>> {
+async fn events_after(client: &crate::client::Client, after: u64) -> Result<Vec<Value>> {
     use futures_util::StreamExt;
-    let resp = reqwest::get(format!("{endpoint}/v1/events?after={after}")).await?;
+    let resp = client.request(reqwest::Method::GET, &format!("/v1/events?after={after}"), None).await?;
+    if !resp.status().is_success() {
+        anyhow::bail!("{}: events: HTTP {}", client.endpoint(), resp.status());
+    }
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
     let mut out = Vec::new();
