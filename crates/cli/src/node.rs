@@ -299,17 +299,33 @@ fn register_local_token(db: &Arc<ClusterDb>, name: &str, token: &halo_security::
 /// rest offline.
 pub const SHUTDOWN_MOVE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a stopping node waits for the cluster to accept one move before it stops asking.
+pub const MOVE_ACCEPT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Moves every group this node owns to the node placement picks, and waits (at most `limit`)
 /// until none is left here or moving. Groups no other node can take stay (and are then taken
 /// offline by the shutdown).
 async fn move_groups_away(engine: &Engine, limit: Duration) {
     let me = engine.node().to_string();
     let mine = |e: &Engine| e.groups().into_iter().filter(|g| g.owner == me).collect::<Vec<_>>();
+    let deadline = tokio::time::Instant::now() + limit;
     let mut moving = 0;
     for g in mine(engine) {
-        match engine.move_group(&g.name, None, resapi::GroupMoveFlags::empty(), "shutdown").await {
-            Ok(()) => moving += 1,
-            Err(e) => tracing::info!(group = %g.name, error = %e, "group stays for the shutdown"),
+        // A move is a write through the leader: with no leader, or one that does not answer
+        // (the rest of the cluster is stopping too), the groups stay and go offline here.
+        if engine.leader_id().is_none() {
+            tracing::warn!("no leader to move groups through; taking them offline here");
+            break;
+        }
+        let asked = engine.move_group(&g.name, None, resapi::GroupMoveFlags::empty(), "shutdown");
+        let within = (tokio::time::Instant::now() + MOVE_ACCEPT_TIMEOUT).min(deadline);
+        match tokio::time::timeout_at(within, asked).await {
+            Ok(Ok(())) => moving += 1,
+            Ok(Err(e)) => tracing::info!(group = %g.name, error = %e, "group stays for the shutdown"),
+            Err(_) => {
+                tracing::warn!(group = %g.name, "the cluster did not take a move in time; taking the rest offline here");
+                break;
+            }
         }
     }
     if moving == 0 {
@@ -317,7 +333,6 @@ async fn move_groups_away(engine: &Engine, limit: Duration) {
     }
     tracing::info!(groups = moving, "shutting down: moving groups to other nodes");
     let (_, mut events) = engine.events().subscribe(u64::MAX);
-    let deadline = tokio::time::Instant::now() + limit;
     // Done when nothing owned here is still moving away.
     while mine(engine).iter().any(|g| g.moving_to.is_some()) {
         // A hand-over needs a leader to commit it: when the rest of the cluster is stopping too
