@@ -27,6 +27,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use halo_engine::core::Target;
 use halo_engine::{Engine, EngineError, OpStatus};
 use resapi::{ResourceOfflineFlags, ResourceOnlineFlags, Status};
 use serde::{Deserialize, Serialize};
@@ -601,21 +602,64 @@ async fn set_dependencies(
 }
 
 /// Body of online/offline: the client flags (`CLUSAPI_RESOURCE_*` / `CLUSAPI_GROUP_*`), as names
-/// (`"IGNORE_RESOURCE_STATUS|DO_NOT_UPDATE_PERSISTENT_STATE"`) or a number.
+/// (`"IGNORE_RESOURCE_STATUS|DO_NOT_UPDATE_PERSISTENT_STATE"`) or a number; and the InBuffer
+/// of OnlineClusterResourceEx / OfflineClusterResourceEx, for OnlineV2 / OfflineV2.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperationRequest {
     /// The flags.
     #[serde(default)]
     pub flags: Option<Value>,
+    /// The InBuffer as properties: text is CLUSPROP_FORMAT_SZ, a whole number DWORD (or
+    /// ULARGE_INTEGER above 32 bits), a boolean DWORD 0/1, a list of strings MULTI_SZ.
+    #[serde(default)]
+    pub input: Option<BTreeMap<String, Value>>,
+    /// The InBuffer as the property list's bytes, hexadecimal (it must decode as one).
+    #[serde(default)]
+    pub input_hex: Option<String>,
 }
 
-/// The flags of an operation's (optional) body, parsed strictly by `parse`.
+/// The InBuffer an operation's body gives (empty: none).
+fn operation_input(body: &OperationRequest) -> Result<Vec<u8>> {
+    match (&body.input, &body.input_hex) {
+        (Some(_), Some(_)) => {
+            Err(ApiError::new(Status::ERROR_INVALID_PARAMETER, "give the InBuffer as input or as input_hex, not both"))
+        }
+        (Some(properties), None) => {
+            let mut list = resapi::PropertyList::new();
+            for (name, value) in properties {
+                let data = match value {
+                    Value::Text(t) => resapi::ValueData::Sz(t.clone()),
+                    Value::Number(n) => match u32::try_from(*n) {
+                        Ok(d) => resapi::ValueData::Dword(d),
+                        Err(_) => resapi::ValueData::ULargeInteger(*n),
+                    },
+                    Value::Bool(b) => resapi::ValueData::Dword(u32::from(*b)),
+                    Value::List(items) => resapi::ValueData::MultiSz(items.clone()),
+                };
+                list = list.with(name, data);
+            }
+            list.encode().map_err(|e| ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("input: {e}")))
+        }
+        (None, Some(hex)) => {
+            let bytes = from_hex(hex)?;
+            resapi::PropertyList::decode(&bytes).map_err(|e| {
+                ApiError::new(Status::ERROR_INVALID_PARAMETER, format!("input_hex is not a property list: {e}"))
+            })?;
+            Ok(bytes)
+        }
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+/// The flags of an operation's (optional) body, parsed strictly by `parse`, and its InBuffer.
 async fn operation_flags<F>(
     req: Request,
     parse: impl Fn(&str) -> std::result::Result<F, resapi::FlagsError>,
-) -> Result<F> {
-    let text = match optional_body(req).await?.flags {
+) -> Result<(F, Vec<u8>)> {
+    let body = optional_body(req).await?;
+    let input = operation_input(&body)?;
+    let text = match body.flags {
         Some(Value::List(_)) => {
             return Err(ApiError::new(
                 Status::ERROR_INVALID_PARAMETER,
@@ -624,7 +668,7 @@ async fn operation_flags<F>(
         }
         flags => flags.map(Value::into_text).unwrap_or_default(),
     };
-    parse(&text).map_err(|f| ApiError::new(f.status(), f.to_string()))
+    Ok((parse(&text).map_err(|f| ApiError::new(f.status(), f.to_string()))?, input))
 }
 
 /// `202 Accepted` for an operation: its id, and where to follow it (operations live on the node
@@ -670,16 +714,16 @@ async fn online_resource(State(e): State<Api>, Path(name): Path<String>, req: Re
     if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
         return Ok(r);
     }
-    let flags = operation_flags(req, ResourceOnlineFlags::parse).await?;
+    let (flags, input) = operation_flags(req, ResourceOnlineFlags::parse).await?;
     let update = !flags.contains(ResourceOnlineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
-    Ok(accepted(&e, e.online_resource(&name, update).await?))
+    Ok(accepted(&e, e.online(Target::Resource(name), update, input).await?))
 }
 
 async fn offline_resource(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
     if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
         return Ok(r);
     }
-    let flags = operation_flags(req, ResourceOfflineFlags::parse).await?;
+    let (flags, input) = operation_flags(req, ResourceOfflineFlags::parse).await?;
     let update = !flags.contains(ResourceOfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE);
     if flags.contains(ResourceOfflineFlags::FORCE_WITH_TERMINATION) {
         return Ok(accepted(&e, e.terminate_resource(&name, update).await?));
@@ -691,7 +735,7 @@ async fn offline_resource(State(e): State<Api>, Path(name): Path<String>, req: R
     if !update {
         dll |= resapi::OfflineFlags::DO_NOT_UPDATE_PERSISTENT_STATE;
     }
-    Ok(accepted(&e, e.offline_resource(&name, dll, update).await?))
+    Ok(accepted(&e, e.offline(Target::Resource(name), dll, update, false, input).await?))
 }
 
 async fn fail_resource(State(e): State<Api>, Path(name): Path<String>, uri: Uri) -> Result<Response> {
@@ -708,20 +752,20 @@ async fn online_group(State(e): State<Api>, Path(name): Path<String>, req: Reque
     }
     // Validated so that a typo is refused; on one node none of them changes what happens
     // (there is no other node to choose, and locked mode does not block an online).
-    operation_flags(req, resapi::GroupOnlineFlags::parse).await?;
-    Ok(accepted(&e, e.online_group(&name, true).await?))
+    let (_, input) = operation_flags(req, resapi::GroupOnlineFlags::parse).await?;
+    Ok(accepted(&e, e.online(Target::Group(name), true, input).await?))
 }
 
 async fn offline_group(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
     if let Some(r) = cluster::group_elsewhere(&e, &name, req.uri())? {
         return Ok(r);
     }
-    let flags = operation_flags(req, resapi::GroupOfflineFlags::parse).await?;
+    let (flags, input) = operation_flags(req, resapi::GroupOfflineFlags::parse).await?;
     let mut dll = resapi::OfflineFlags::empty();
     if flags.contains(resapi::GroupOfflineFlags::IGNORE_RESOURCE_STATUS) {
         dll |= resapi::OfflineFlags::IGNORE_RESOURCE_STATUS;
     }
-    Ok(accepted(&e, e.offline_group(&name, dll, true).await?))
+    Ok(accepted(&e, e.offline(Target::Group(name), dll, true, false, input).await?))
 }
 
 /// `POST /v1/resources/{name}/control`.
@@ -929,8 +973,8 @@ pub fn openapi_document() -> serde_json::Value {
             "/v1/resources/{name}": { "get": op("one resource"), "delete": op("delete an offline resource (?force=true past locked mode)") },
             "/v1/resources/{name}/properties": { "put": op("set common and private properties: {common, private}") },
             "/v1/resources/{name}/dependencies": { "put": op("replace dependencies: {expression}") },
-            "/v1/resources/{name}/online": { "post": accepted("bring a resource online (CLUSAPI_RESOURCE_ONLINE_* flags)") },
-            "/v1/resources/{name}/offline": { "post": accepted("take a resource offline (CLUSAPI_RESOURCE_OFFLINE_* flags)") },
+            "/v1/resources/{name}/online": { "post": accepted("bring a resource online: {flags?: CLUSAPI_RESOURCE_ONLINE_*, input?: {name: value} | input_hex?: property list} — the InBuffer reaches OnlineV2 unchanged") },
+            "/v1/resources/{name}/offline": { "post": accepted("take a resource offline: {flags?: CLUSAPI_RESOURCE_OFFLINE_*, input? | input_hex?} — the InBuffer reaches OfflineV2 unchanged") },
             "/v1/resources/{name}/fail": { "post": op("fail a resource (FailClusterResource)") },
             "/v1/resources/{name}/control": { "post": op("ResourceControl: {code, input_hex, output_size}; common codes get default handling") },
             "/v1/operations/{id}": { "get": op("an operation's status; ?wait=SECONDS waits for it") },

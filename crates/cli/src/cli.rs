@@ -243,6 +243,34 @@ struct OpArgs {
     /// Client flags, e.g. IGNORE_RESOURCE_STATUS or DO_NOT_UPDATE_PERSISTENT_STATE.
     #[arg(long)]
     flags: Option<String>,
+    /// The InBuffer OnlineV2/OfflineV2 receive (as OnlineClusterResourceEx's), one property
+    /// per NAME=VALUE (repeatable): a whole number is a DWORD, anything else text.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    input: Vec<String>,
+    /// The InBuffer as a property list's bytes, in hexadecimal.
+    #[arg(long, value_name = "HEX", conflicts_with = "input")]
+    input_hex: Option<String>,
+}
+
+impl OpArgs {
+    /// The operation's request body.
+    fn body(&self) -> anyhow::Result<serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        if let Some(f) = &self.flags {
+            body.insert("flags".into(), f.clone().into());
+        }
+        if !self.input.is_empty() {
+            let typed: serde_json::Map<String, serde_json::Value> = crate::client::pairs(&self.input)?
+                .into_iter()
+                .map(|(k, v)| (k, v.parse::<u64>().map_or_else(|_| v.clone().into(), Into::into)))
+                .collect();
+            body.insert("input".into(), typed.into());
+        }
+        if let Some(hex) = &self.input_hex {
+            body.insert("input_hex".into(), hex.clone().into());
+        }
+        Ok(body.into())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -630,23 +658,13 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             GroupCmd::Show { name } => c.print(&c.get(&format!("/v1/groups/{name}")).await?, client::object_table),
             GroupCmd::Online { name, op } => {
                 let members = group_members(&c, &name).await?;
-                c.operation(
-                    &format!("/v1/groups/{name}/online"),
-                    op.flags.as_deref(),
-                    op.wait.then_some(op.timeout),
-                    &members,
-                )
-                .await?
+                c.operation(&format!("/v1/groups/{name}/online"), op.body()?, op.wait.then_some(op.timeout), &members)
+                    .await?
             }
             GroupCmd::Offline { name, op } => {
                 let members = group_members(&c, &name).await?;
-                c.operation(
-                    &format!("/v1/groups/{name}/offline"),
-                    op.flags.as_deref(),
-                    op.wait.then_some(op.timeout),
-                    &members,
-                )
-                .await?
+                c.operation(&format!("/v1/groups/{name}/offline"), op.body()?, op.wait.then_some(op.timeout), &members)
+                    .await?
             }
             GroupCmd::Set { name, pairs: kv } => {
                 let v = c.put(&format!("/v1/groups/{name}/properties"), json!({ "common": pairs(&kv)? })).await?;
@@ -695,7 +713,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             ResourceCmd::Online { name, op } => {
                 c.operation(
                     &format!("/v1/resources/{name}/online"),
-                    op.flags.as_deref(),
+                    op.body()?,
                     op.wait.then_some(op.timeout),
                     std::slice::from_ref(&name),
                 )
@@ -704,7 +722,7 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
             ResourceCmd::Offline { name, op } => {
                 c.operation(
                     &format!("/v1/resources/{name}/offline"),
-                    op.flags.as_deref(),
+                    op.body()?,
                     op.wait.then_some(op.timeout),
                     std::slice::from_ref(&name),
                 )

@@ -1,7 +1,7 @@
 //! The operator commands: talk to a node's HTTP API and print tables or JSON.
 
 use anyhow::{Result, anyhow, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -147,19 +147,9 @@ impl Client {
         }
     }
 
-    /// Starts an operation; with `wait`, follows it to its end showing progress on stderr, for
-    /// at most that long ([`StillPending`] then).
-    pub async fn operation(
-        &self,
-        path: &str,
-        flags: Option<&str>,
-        wait: Option<Duration>,
-        watch: &[String],
-    ) -> Result<()> {
-        let body = match flags {
-            Some(f) => json!({ "flags": f }),
-            None => json!({}),
-        };
+    /// Starts an operation (`body`: its flags and InBuffer); with `wait`, follows it to its
+    /// end showing progress on stderr, for at most that long ([`StillPending`] then).
+    pub async fn operation(&self, path: &str, body: Value, wait: Option<Duration>, watch: &[String]) -> Result<()> {
         let (_, accepted) = self.post(path, body).await?;
         let op = accepted
             .get("operation")

@@ -335,7 +335,14 @@ impl Engine {
 
     /// Brings a resource online (with what it depends on); returns the operation id.
     pub async fn online_resource(&self, name: &str, update_persistent: bool) -> Result<u64, EngineError> {
-        self.operation_of(Command::Online { target: Target::Resource(name.into()), update_persistent }).await
+        self.online(Target::Resource(name.into()), update_persistent, Vec::new()).await
+    }
+
+    /// Brings resources online (OnlineClusterResourceEx / OnlineClusterGroupEx): `input` is the
+    /// InBuffer (a property list) the named resource, or each member of the named group, gets
+    /// in its OnlineV2, unchanged; empty: halo's own (the group's epoch).
+    pub async fn online(&self, target: Target, update_persistent: bool, input: Vec<u8>) -> Result<u64, EngineError> {
+        self.operation_of(Command::Online { target, update_persistent, input }).await
     }
 
     /// Takes a resource offline (with what depends on it); returns the operation id.
@@ -345,20 +352,31 @@ impl Engine {
         flags: OfflineFlags,
         update_persistent: bool,
     ) -> Result<u64, EngineError> {
-        let target = Target::Resource(name.into());
-        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: false }).await
+        self.offline(Target::Resource(name.into()), flags, update_persistent, false, Vec::new()).await
+    }
+
+    /// Takes resources offline (OfflineClusterResourceEx / OfflineClusterGroupEx); `terminate`:
+    /// FORCE_WITH_TERMINATION; `input` as for [`Engine::online`], for OfflineV2.
+    pub async fn offline(
+        &self,
+        target: Target,
+        flags: OfflineFlags,
+        update_persistent: bool,
+        terminate: bool,
+        input: Vec<u8>,
+    ) -> Result<u64, EngineError> {
+        self.operation_of(Command::Offline { target, flags, update_persistent, terminate, input }).await
     }
 
     /// OfflineClusterResourceEx with FORCE_WITH_TERMINATION: straight to Terminate.
     pub async fn terminate_resource(&self, name: &str, update_persistent: bool) -> Result<u64, EngineError> {
-        let target = Target::Resource(name.into());
         let flags = OfflineFlags::IGNORE_RESOURCE_STATUS;
-        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: true }).await
+        self.offline(Target::Resource(name.into()), flags, update_persistent, true, Vec::new()).await
     }
 
     /// Brings every resource of a group online.
     pub async fn online_group(&self, group: &str, update_persistent: bool) -> Result<u64, EngineError> {
-        self.operation_of(Command::Online { target: Target::Group(group.into()), update_persistent }).await
+        self.online(Target::Group(group.into()), update_persistent, Vec::new()).await
     }
 
     /// Takes every resource of a group offline.
@@ -368,8 +386,7 @@ impl Engine {
         flags: OfflineFlags,
         update_persistent: bool,
     ) -> Result<u64, EngineError> {
-        let target = Target::Group(group.into());
-        self.operation_of(Command::Offline { target, flags, update_persistent, terminate: false }).await
+        self.offline(Target::Group(group.into()), flags, update_persistent, false, Vec::new()).await
     }
 
     /// Waits for an operation to end (or `timeout` to pass); returns its status then.

@@ -195,11 +195,17 @@ impl Harness {
 }
 
 fn online(name: &str, persistent: bool) -> Command {
-    Command::Online { target: Target::Resource(name.into()), update_persistent: persistent }
+    Command::Online { target: Target::Resource(name.into()), update_persistent: persistent, input: vec![] }
 }
 
 fn offline(name: &str, flags: OfflineFlags, persistent: bool) -> Command {
-    Command::Offline { target: Target::Resource(name.into()), flags, update_persistent: persistent, terminate: false }
+    Command::Offline {
+        target: Target::Resource(name.into()),
+        flags,
+        update_persistent: persistent,
+        terminate: false,
+        input: vec![],
+    }
 }
 
 fn op_of(r: &Ready) -> u64 {
@@ -248,7 +254,7 @@ fn dependencies_come_up_first_and_go_down_last() {
 #[test]
 fn independent_resources_start_in_parallel_and_an_or_needs_one() {
     let mut h = Harness::new(&[("a", &[], ""), ("b", &[], ""), ("c", &[], "([a] or [b])")]);
-    let r = h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false });
+    let r = h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false, input: vec![] });
     assert_eq!(calls(&r), ["open a", "open b"]);
     h.opened("a");
     h.opened("b");
@@ -305,7 +311,11 @@ fn restart_actions_zero_and_one() {
         ("never", &[("RestartAction", "0")], ""),
         ("once", &[("RestartAction", "1"), ("RestartThreshold", "0")], ""),
     ]);
-    let op = op_of(&h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false }));
+    let op = op_of(&h.command(Command::Online {
+        target: Target::Group("g".into()),
+        update_persistent: false,
+        input: vec![],
+    }));
     h.bring_online(&["never", "once"]);
     let r = h.at_ms(1_000).state("never", ResourceState::Failed, Cause::HealthCheck);
     assert!(r.calls.is_empty() && r.wake.is_none(), "RestartAction 0 never restarts");
@@ -389,6 +399,7 @@ fn force_with_termination_reaches_a_resource_still_coming_online() {
         flags: OfflineFlags::IGNORE_RESOURCE_STATUS,
         update_persistent: false,
         terminate: true,
+        input: vec![],
     };
     let r = h.command(terminate.clone());
     let op = op_of(&r);
@@ -787,7 +798,7 @@ fn a_dependency_added_on_a_resource_going_offline_takes_the_dependent_down_first
     // Found in review: d (desired online) was given a dependency on x while x waited to go
     // offline for an earlier dependent; x waited for d, and d had no reason to go.
     let mut h = Harness::new(&[("x", &[], ""), ("y", &[], "[x]"), ("d", &[], "")]);
-    h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false });
+    h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false, input: vec![] });
     h.bring_online(&["x", "d", "y"]);
     let op = op_of(&h.command(offline("x", OfflineFlags::empty(), false)));
     // d goes down at once, keeping its persistent state, as for a lost dependency.
@@ -907,4 +918,42 @@ fn a_deferred_offline_is_retried_under_queue_enabled_and_otherwise_calls_the_mov
     let owner = owner_doc(&h);
     assert!(owner.moving.is_none() && owner.node == "n1", "{owner:?}");
     assert_eq!(h.view_state("a"), "Online");
+}
+
+#[test]
+fn an_operators_in_buffer_reaches_the_next_online_and_offline_unchanged_and_once() {
+    use halo_engine::core::Call;
+    let input_of = |r: &Ready| -> Vec<u8> {
+        match r.calls.as_slice() {
+            [c] => match &c.call {
+                Call::Online { input, .. } | Call::Offline { input, .. } => input.clone(),
+                other => panic!("expected an online or offline, got {other:?}"),
+            },
+            other => panic!("expected one call, got {other:?}"),
+        }
+    };
+    let mut h = Harness::new(&[("r", &[], "")]);
+    let given = resapi::PropertyList::new()
+        .with("Mode", resapi::ValueData::Dword(7))
+        .with("Reason", resapi::ValueData::Sz("maintenance".into()))
+        .encode()
+        .unwrap();
+    h.command(Command::Online { target: Target::Resource("r".into()), update_persistent: false, input: given.clone() });
+    assert_eq!(input_of(&h.opened("r")), given, "OnlineV2 gets the operator's InBuffer as sent");
+    h.state("r", ResourceState::Online, Cause::Resource);
+    // An offline with its own InBuffer.
+    let other = resapi::PropertyList::new().with("Drain", resapi::ValueData::Dword(1)).encode().unwrap();
+    let off = Command::Offline {
+        target: Target::Resource("r".into()),
+        flags: OfflineFlags::empty(),
+        update_persistent: false,
+        terminate: false,
+        input: other.clone(),
+    };
+    assert_eq!(input_of(&h.command(off)), other);
+    h.state("r", ResourceState::Offline, Cause::Resource);
+    // Used once: the next online carries halo's own (the epoch), not a stale operator buffer.
+    let next = input_of(&h.command(online("r", false)));
+    let list = resapi::PropertyList::decode(&next).unwrap();
+    assert!(list.get(resapi::EPOCH_PROPERTY).is_some() && list.get("Mode").is_none(), "{list:?}");
 }

@@ -789,7 +789,11 @@ impl Sim {
                         dependencies: if r > 0 { format!("[{group}r0]") } else { String::new() },
                     })
                     .collect(),
-                _ => vec![Command::Online { target: Target::Group(group.clone()), update_persistent: true }],
+                _ => vec![Command::Online {
+                    target: Target::Group(group.clone()),
+                    update_persistent: true,
+                    input: vec![],
+                }],
             };
             for command in commands {
                 let inc = self.nodes[node].inc;

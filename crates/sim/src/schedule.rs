@@ -143,15 +143,26 @@ fn action(rng: &mut SimRng, building: bool) -> Action {
         4 => Action::Command(Command::Online {
             target: Target::Resource(resource(rng)),
             update_persistent: rng.chance(0.7),
+            input: vec![],
         }),
-        5 => Action::Command(Command::Online { target: Target::Group(group(rng)), update_persistent: rng.chance(0.7) }),
+        5 => Action::Command(Command::Online {
+            target: Target::Group(group(rng)),
+            update_persistent: rng.chance(0.7),
+            input: vec![],
+        }),
         6 | 7 => {
             let target = if rng.chance(0.5) { Target::Resource(resource(rng)) } else { Target::Group(group(rng)) };
             // FORCE_WITH_TERMINATION applies to one resource.
             let terminate = matches!(target, Target::Resource(_)) && rng.chance(0.3);
             let flags =
                 if terminate || rng.chance(0.2) { OfflineFlags::IGNORE_RESOURCE_STATUS } else { OfflineFlags::empty() };
-            Action::Command(Command::Offline { target, flags, update_persistent: rng.chance(0.6), terminate })
+            Action::Command(Command::Offline {
+                target,
+                flags,
+                update_persistent: rng.chance(0.6),
+                terminate,
+                input: vec![],
+            })
         }
         8 => Action::Command(Command::Fail { name: resource(rng) }),
         9 => Action::Command(Command::DeleteResource { name: resource(rng), force: rng.chance(0.3) }),

@@ -660,10 +660,17 @@ impl Core {
     /// Commands: configuration goes through [`Core::config_command`], the rest is answered here.
     pub(super) fn command(&mut self, token: Token, command: Command, ready: &mut Ready) {
         let reply = match command {
-            Command::Online { target, update_persistent } => self
-                .operate(&target, Desired::Online, OfflineFlags::empty(), update_persistent, ready)
-                .map(Answer::Operation),
-            Command::Offline { target, flags, update_persistent, terminate } => {
+            Command::Online { target, update_persistent, input } => {
+                let result = self.operate(&target, Desired::Online, OfflineFlags::empty(), update_persistent, ready);
+                if result.is_ok() {
+                    self.give_input(&target, input);
+                }
+                result.map(Answer::Operation)
+            }
+            Command::Offline { target, flags, update_persistent, terminate, input } => {
+                if !input.is_empty() {
+                    self.give_input(&target, input);
+                }
                 if terminate
                     && let Target::Resource(name) = &target
                     && let Some(r) = self.view.resources.get_mut(name)

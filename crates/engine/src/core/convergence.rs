@@ -48,7 +48,8 @@ impl Core {
         match (r.state, up) {
             (ResourceState::Offline | ResourceState::Failed, true) => {
                 let call = if r.open == Opened::Open {
-                    Call::Online { flags: self.arrival_flags(r), input: self.epoch_input(&r.doc.group) }
+                    let input = r.operator_input.clone().unwrap_or_else(|| self.epoch_input(&r.doc.group));
+                    Call::Online { flags: self.arrival_flags(r), input }
                 } else {
                     Call::Open(halo_host::client::OpenSpec {
                         id,
@@ -82,6 +83,7 @@ impl Core {
                         r.busy = true;
                         r.restart.wait_until = None;
                         r.online_epoch = epoch;
+                        r.operator_input = None;
                     }
                 }
                 ready.calls.push(HostCall { id, resource: name.to_string(), call });
@@ -135,9 +137,11 @@ impl Core {
                 } else if r.terminate_next {
                     Call::Terminate
                 } else {
-                    Call::Offline { destination: None, flags, input: self.epoch_input(&r.doc.group) }
+                    let input = r.operator_input.clone().unwrap_or_else(|| self.epoch_input(&r.doc.group));
+                    Call::Offline { destination: None, flags, input }
                 };
                 if let Some(r) = self.view.resources.get_mut(name) {
+                    r.operator_input = None;
                     r.busy = true;
                     r.terminate_next = false;
                     r.offline_not_before = None;

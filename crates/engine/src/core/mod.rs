@@ -166,10 +166,13 @@ pub enum Command {
     SetDependencies { name: String, expression: String },
     /// Deletes a resource nothing depends on, taking it offline first.
     DeleteResource { name: String, force: bool },
-    /// Brings resources online.
-    Online { target: Target, update_persistent: bool },
-    /// Takes resources offline; `terminate`: FORCE_WITH_TERMINATION.
-    Offline { target: Target, flags: OfflineFlags, update_persistent: bool, terminate: bool },
+    /// Brings resources online; `input`: the operator's InBuffer (a property list) for the
+    /// named resource's (or each group member's) next OnlineV2, passed unchanged; empty: halo's
+    /// own (the group's epoch).
+    Online { target: Target, update_persistent: bool, input: Vec<u8> },
+    /// Takes resources offline; `terminate`: FORCE_WITH_TERMINATION; `input` as for
+    /// [`Command::Online`], for OfflineV2.
+    Offline { target: Target, flags: OfflineFlags, update_persistent: bool, terminate: bool, input: Vec<u8> },
     /// FailClusterResource.
     Fail { name: String },
     /// ResourceControl.

@@ -58,6 +58,25 @@ impl Operations {
 impl Core {
     /// Online and offline commands: checks them, records persistent state when asked, points the
     /// resources at the goal and starts an operation.
+    /// The operator's InBuffer for the next OnlineV2/OfflineV2 of `target` (the named resource,
+    /// or every member of the named group); empty: none.
+    pub(super) fn give_input(&mut self, target: &Target, input: Vec<u8>) {
+        if input.is_empty() {
+            return;
+        }
+        let names: Vec<String> = match target {
+            Target::Resource(name) => vec![name.clone()],
+            Target::Group(g) => {
+                self.view.groups.get(g).map(|g| g.members.iter().cloned().collect()).unwrap_or_default()
+            }
+        };
+        for n in names {
+            if let Some(r) = self.view.resources.get_mut(&n) {
+                r.operator_input = Some(input.clone());
+            }
+        }
+    }
+
     pub(super) fn operate(
         &mut self,
         target: &Target,

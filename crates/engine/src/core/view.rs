@@ -52,6 +52,8 @@ pub struct Res {
     pub locked: bool,
     /// Flags for the next offline the engine sends.
     pub offline_flags: OfflineFlags,
+    /// The operator's InBuffer for the next OnlineV2 or OfflineV2 (used once).
+    pub operator_input: Option<Vec<u8>>,
     /// The operator failed it: the terminate that follows counts as a failure.
     pub fail_requested: bool,
     /// The next offline skips the graceful path (FORCE_WITH_TERMINATION).
@@ -79,6 +81,7 @@ impl Res {
             busy: false,
             open: Opened::Closed,
             host_sees: None,
+            operator_input: None,
             restart: Restart::default(),
             locked: false,
             offline_flags: OfflineFlags::empty(),
