@@ -223,9 +223,11 @@ fn dependencies_come_up_first_and_go_down_last() {
     let mut h = Harness::new(&[("db", &[], ""), ("app", &[], "[db]"), ("web", &[], "[app]")]);
     let r = h.command(online("web", false));
     let op = op_of(&r);
-    assert_eq!(calls(&r), ["open db"], "only the bottom of the chain starts");
-    for (name, next) in [("db", Some("open app")), ("app", Some("open web")), ("web", None)] {
-        assert_eq!(calls(&h.opened(name)), [format!("online {name} flags=0x0")]);
+    // Every resource has been opening since the node started (WSFC opens them then).
+    assert!(calls(&r).is_empty());
+    assert!(calls(&h.opened("web")).is_empty() && calls(&h.opened("app")).is_empty(), "they wait for db");
+    assert_eq!(calls(&h.opened("db")), ["online db flags=0x0"], "only the bottom of the chain starts");
+    for (name, next) in [("db", Some("online app flags=0x0")), ("app", Some("online web flags=0x0")), ("web", None)] {
         let r = h.state(name, ResourceState::Online, Cause::Resource);
         assert_eq!(calls(&r), next.map(|c| vec![c.to_string()]).unwrap_or_default());
         if next.is_none() {
@@ -255,11 +257,12 @@ fn dependencies_come_up_first_and_go_down_last() {
 fn independent_resources_start_in_parallel_and_an_or_needs_one() {
     let mut h = Harness::new(&[("a", &[], ""), ("b", &[], ""), ("c", &[], "([a] or [b])")]);
     let r = h.command(Command::Online { target: Target::Group("g".into()), update_persistent: false, input: vec![] });
-    assert_eq!(calls(&r), ["open a", "open b"]);
-    h.opened("a");
-    h.opened("b");
+    assert!(calls(&r).is_empty(), "opening since the node started");
+    assert!(calls(&h.opened("c")).is_empty(), "c waits for a or b");
+    assert_eq!(calls(&h.opened("a")), ["online a flags=0x0"]);
+    assert_eq!(calls(&h.opened("b")), ["online b flags=0x0"]);
     // One side of the OR is enough.
-    assert_eq!(calls(&h.state("b", ResourceState::Online, Cause::Resource)), ["open c"]);
+    assert_eq!(calls(&h.state("b", ResourceState::Online, Cause::Resource)), ["online c flags=0x0"]);
 }
 
 #[test]
@@ -362,25 +365,28 @@ fn locked_mode_refuses_an_offline_unless_forced() {
 fn persistent_state_is_recorded_and_restored_in_dependency_order() {
     let mut h = Harness::new(&[("db", &[], ""), ("app", &[], "[db]"), ("spare", &[], "")]);
     let r = h.command(online("app", true));
-    assert_eq!(calls(&r), ["open db"]);
+    assert!(calls(&r).is_empty(), "opening since the node started");
     assert_eq!((h.persistent("app").as_deref(), h.persistent("db").as_deref()), (Some("true"), Some("true")));
     assert_eq!(h.persistent("spare"), None);
     h.bring_online(&["db", "app"]);
     // The shutdown offline keeps the persistent state and says so to the resources.
     let r = h.command(Command::Shutdown);
     assert_eq!(calls(&r), [format!("offline app to=- {OFF_KEEP}")]);
+    // Each is closed once it is down, as at a node's shutdown on Windows.
     assert_eq!(
         calls(&h.state("app", ResourceState::Offline, Cause::Resource)),
-        [format!("offline db to=- {OFF_KEEP}")]
+        ["close app".to_string(), format!("offline db to=- {OFF_KEEP}")]
     );
-    h.state("db", ResourceState::Offline, Cause::Resource);
+    assert_eq!(calls(&h.state("db", ResourceState::Offline, Cause::Resource)), ["close db"]);
+    // An open answered during the shutdown is closed at once.
+    assert_eq!(calls(&h.opened("spare")), ["close spare"]);
     assert_eq!(h.persistent("app").as_deref(), Some("true"));
     // Onlines are refused while stopping.
     let r = h.command(online("spare", false));
     assert!(matches!(&r.replies[..], [(_, Err(e))] if e.status == Status::ERROR_CLUSTER_SHUTTING_DOWN));
     // A restart brings back what was online, bottom-up; the idle resource stays offline.
     let r = h.load();
-    assert_eq!(calls(&r), ["open db"]);
+    assert_eq!(calls(&r), ["open app", "open db", "open spare"], "every resource opens at the node's start");
     h.bring_online(&["db", "app"]);
     assert_eq!(h.view_state("spare"), "Offline");
     // An operator's offline records it.
@@ -671,7 +677,8 @@ fn a_host_death_during_an_open_counts_once_whichever_report_comes_first() {
     };
     for fact_first in [true, false] {
         let mut h = Harness::new(&[("r", &[("RestartDelay", "0")], "")]);
-        assert_eq!(calls(&h.command(online("r", false))), ["open r"]);
+        // Its open has been in flight since the node started.
+        assert!(calls(&h.command(online("r", false))).is_empty());
         let mut seen = Vec::new();
         if fact_first {
             seen.extend(calls(&h.step(Input::Host(HostEvent::Fact(died.clone())))));
@@ -956,4 +963,59 @@ fn an_operators_in_buffer_reaches_the_next_online_and_offline_unchanged_and_once
     let next = input_of(&h.command(online("r", false)));
     let list = resapi::PropertyList::decode(&next).unwrap();
     assert!(list.get(resapi::EPOCH_PROPERTY).is_some() && list.get("Mode").is_none(), "{list:?}");
+}
+
+#[test]
+fn a_resource_is_open_while_its_group_is_here_so_control_codes_reach_it_offline() {
+    use resapi::control::codes::CLUSCTL_RESOURCE_GET_CHARACTERISTICS;
+    let mut h = Harness::new(&[("r", &[], "")]);
+    second_node(&mut h);
+    // Opened at the node's start, though it is to stay offline.
+    assert!(calls(&h.opened("r")).is_empty());
+    assert_eq!(h.view_state("r"), "Offline");
+    // A control code now goes to the resource type, not to the cluster's default handling.
+    let control = Command::Control {
+        name: "r".into(),
+        code: CLUSCTL_RESOURCE_GET_CHARACTERISTICS.0,
+        input: vec![],
+        output_size: 64,
+    };
+    assert_eq!(calls(&h.command(control)), ["control r 0x1000005"]);
+    // A resource created now opens at once.
+    let create = Command::CreateResource {
+        name: "s".into(),
+        group: "g".into(),
+        type_name: "dummy".into(),
+        common: BTreeMap::new(),
+        private: BTreeMap::new(),
+        dependencies: String::new(),
+    };
+    assert_eq!(calls(&h.command(create)), ["open s"]);
+    let s = serde_json::from_slice::<ResourceDoc>(&h.records[&keys::resource("s")].value).unwrap().id;
+    // Its type refuses to open it: it stays offline (not failed), and is not asked again...
+    let refused = halo_host::client::HostError { status: Status::ERROR_INVALID_PARAMETER, message: "bad".into() };
+    let r = h.step(Input::Opened { id: s, result: Err(refused) });
+    assert!(r.calls.is_empty());
+    assert_eq!(h.view_state("s"), "Offline");
+    assert!(calls(&h.tick()).is_empty());
+    // ...until its properties change.
+    let set = Command::SetProperties {
+        name: "s".into(),
+        common: text(&[("Description", "fixed")]),
+        private: BTreeMap::new(),
+        unset: vec![],
+    };
+    assert_eq!(calls(&h.command(set)), ["open s"]);
+    h.step(Input::Opened { id: s, result: Ok(()) });
+    // The group moves to n2: each resource is closed here once it is down.
+    let r = h.command(Command::Move {
+        group: "g".into(),
+        to: Some("n2".into()),
+        flags: Default::default(),
+        reason: "m".into(),
+    });
+    let mut closed = calls(&r);
+    closed.sort();
+    assert_eq!(closed, ["close r", "close s"]);
+    assert_eq!(owner_doc(&h).node, "n2");
 }

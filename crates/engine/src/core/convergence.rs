@@ -42,6 +42,10 @@ impl Core {
         }
         let deps_ok = self.view.dependencies_online(r);
         let up = here && r.desired == Desired::Online && deps_ok && r.restart.allows(now);
+        if !up && self.open_or_close(name, here, ready) {
+            return;
+        }
+        let Some(r) = self.view.resources.get(name) else { return };
         if here && r.desired == Desired::Online && r.restart.wait_until.is_some_and(|t| t > now) {
             self.waiting.insert(name.to_string());
         }
@@ -51,20 +55,8 @@ impl Core {
                     let input = r.operator_input.clone().unwrap_or_else(|| self.epoch_input(&r.doc.group));
                     Call::Online { flags: self.arrival_flags(r), input }
                 } else {
-                    Call::Open(halo_host::client::OpenSpec {
-                        id,
-                        name: name.to_string(),
-                        type_spec: self
-                            .view
-                            .types
-                            .get(&r.doc.type_name)
-                            .map(|(_, t)| t.spec.clone())
-                            .unwrap_or(halo_host::protocol::TypeSpec::Dummy),
-                        properties: model::to_list(&r.doc.private),
-                        flags: 0,
-                        timeouts: r.policy.timeouts,
-                        separate_monitor: r.policy.separate_monitor,
-                    })
+                    self.to_open.remove(name);
+                    Call::Open(self.open_spec(r))
                 };
                 if matches!(call, Call::Open(_)) && !self.view.types.contains_key(&r.doc.type_name) {
                     let status = Status::ERROR_CLUSTER_RESOURCE_TYPE_NOT_FOUND;
@@ -154,5 +146,62 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// What an Open of `r` sends its host.
+    fn open_spec(&self, r: &super::view::Res) -> halo_host::client::OpenSpec {
+        halo_host::client::OpenSpec {
+            id: r.doc.id,
+            name: r.doc.name.clone(),
+            type_spec: self
+                .view
+                .types
+                .get(&r.doc.type_name)
+                .map(|(_, t)| t.spec.clone())
+                .unwrap_or(halo_host::protocol::TypeSpec::Dummy),
+            properties: model::to_list(&r.doc.private),
+            flags: 0,
+            timeouts: r.policy.timeouts,
+            separate_monitor: r.policy.separate_monitor,
+        }
+    }
+
+    /// A resource that is not to come online now is open exactly where its group runs, as
+    /// WSFC opens a resource when it is created and when its node starts: control codes (and
+    /// property validation) reach its type while it is offline. It is closed once it is down
+    /// and its group belongs to another node, and when the node shuts down. Returns whether it
+    /// made a call.
+    fn open_or_close(&mut self, name: &str, here: bool, ready: &mut Ready) -> bool {
+        let Some(r) = self.view.resources.get(name) else { return false };
+        let down = !r.busy && matches!(r.state, ResourceState::Offline | ResourceState::Failed);
+        let elsewhere = self.view.owners.get(&r.doc.group).is_some_and(|(_, o)| o.node != self.node);
+        let id = r.doc.id;
+        if r.open == Opened::Closed
+            && here
+            && down
+            && !r.host_lost
+            && !self.shutting_down
+            && !r.open_refused
+            && self.to_open.contains(name)
+            && self.view.types.contains_key(&r.doc.type_name)
+        {
+            let call = Call::Open(self.open_spec(r));
+            self.to_open.remove(name);
+            if let Some(r) = self.view.resources.get_mut(name) {
+                r.open = Opened::Opening;
+                r.host_sees = Some(r.host_config());
+            }
+            ready.calls.push(HostCall { id, resource: name.to_string(), call });
+            return true;
+        }
+        if r.open == Opened::Open && down && (elsewhere || self.shutting_down) {
+            if let Some(r) = self.view.resources.get_mut(name) {
+                r.open = Opened::Closed;
+                r.host_sees = None;
+            }
+            ready.calls.push(HostCall { id, resource: name.to_string(), call: Call::Close });
+            return true;
+        }
+        false
     }
 }

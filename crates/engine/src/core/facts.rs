@@ -50,6 +50,8 @@ impl Core {
                 r.busy = false;
                 r.terminating = false;
                 if status == Status::ERROR_RESOURCE_NOT_FOUND.0 {
+                    // Believed open: its host died, and that report is still to come.
+                    r.host_lost = r.open == Opened::Open;
                     r.open = Opened::Closed;
                 }
                 let name = r.doc.name.clone();
@@ -76,7 +78,17 @@ impl Core {
         // answer is the one that counts: its death report belongs to an earlier open (or to
         // this one) and must not close, or count a second failure of, the open now in flight.
         if cause == Cause::HostDied && r.open == Opened::Opening {
+            r.host_lost = false;
+            r.death_reported_in_open = true;
             return;
+        }
+        // The death report of a host that had already said it no longer held the resource (see
+        // `host_lost`): if the resource was opened again since, it is about the old host.
+        if cause == Cause::HostDied && r.host_lost {
+            r.host_lost = false;
+            if r.open == Opened::Open {
+                return;
+            }
         }
         let (mut state, mut status) = (state, status);
         if r.fail_requested && !state.is_pending() {
@@ -85,7 +97,10 @@ impl Core {
             state = ResourceState::Failed;
             status = Status::ERROR_RESOURCE_FAILED;
         }
-        if !state.is_pending() {
+        // A call that ran beside a Terminate ended (an online finishing as it was terminated):
+        // the Terminate's own outcome is still to come, and until it does, nothing else is sent.
+        let beside_terminate = r.terminating && !matches!(cause, Cause::Terminated | Cause::HostDied);
+        if !state.is_pending() && !beside_terminate {
             r.busy = false;
             r.terminate_next = false;
             r.terminating = false;
@@ -164,13 +179,32 @@ impl Core {
             return;
         };
         let name = r.doc.name.clone();
+        // The host died during the open: the report of that death is still to come, unless it
+        // came while the open was in flight.
+        let death_reported = std::mem::take(&mut r.death_reported_in_open);
+        if let Err(e) = &result
+            && !death_reported
+            && matches!(e.status, Status::ERROR_EXCEPTION_IN_RESOURCE_CALL | Status::ERROR_RESMON_INVALID_STATE)
+        {
+            r.host_lost = true;
+        }
         match result {
             Ok(()) => {
                 r.open = Opened::Open;
+                self.to_open.remove(&name);
                 // Properties set while it was opening reach the host now.
                 if let Some(call) = r.update_for_host() {
                     ready.calls.push(super::HostCall { id, resource: name.clone(), call });
                 }
+                self.touch(&name);
+            }
+            Err(e) if r.desired == Desired::Offline => {
+                // Opened only to be there (for control codes): an offline resource stays
+                // offline, and is not opened again until something changes.
+                r.open = Opened::Closed;
+                r.open_refused = true;
+                let message = format!("open refused while offline: {}", e.message);
+                ready.events.push(EventKind::Log { resource: name.clone(), level: "Warning".into(), message });
                 self.touch(&name);
             }
             Err(e) => {
@@ -212,6 +246,8 @@ impl Core {
         let Some(r) = self.view.by_id_mut(id) else { return };
         let name = r.doc.name.clone();
         if error.status == Status::ERROR_RESOURCE_NOT_FOUND {
+            // Believed open: its host died, and that report is still to come.
+            r.host_lost = r.open == Opened::Open;
             r.open = Opened::Closed;
         }
         // Its host is going away: the manager reports the death (HostDied) once it has made sure

@@ -185,6 +185,9 @@ impl Core {
         let old = self.view.owners.insert(group.to_string(), (revision, doc.clone()));
         self.handing.remove(group);
         let was_here = old.as_ref().is_some_and(|(_, o)| o.node == self.node);
+        if doc.node == self.node && !was_here {
+            self.to_open.extend(self.view.groups.get(group).into_iter().flat_map(|g| g.members.iter().cloned()));
+        }
         if doc.node == self.node && !was_here && !initial {
             // Arrived (a move, a failover): what should run follows the persistent state, and
             // the restart policy starts from zero here. A group of Priority 0 ("no auto start")
@@ -249,6 +252,8 @@ impl Core {
 
     fn put_resource(&mut self, revision: u64, doc: ResourceDoc, initial: bool, ready: &mut Ready) {
         let name = doc.name.clone();
+        // New, loaded at the node's start, or changed (a refused open may work now).
+        self.to_open.insert(name.clone());
         // Another object under the same name (deleted and created again while the feed was lost):
         // the old one goes as a delete would take it, so nothing of it keeps running.
         if let Some(old) = self.view.resources.get(&name)
@@ -337,6 +342,7 @@ impl Core {
             }
             "resource" => {
                 let dependents: Vec<String> = self.view.dependents_of(name).cloned().collect();
+                self.to_open.remove(name);
                 let Some(r) = self.view.remove_resource(name) else { return };
                 if r.open == Opened::Open {
                     // Deleted elsewhere while up here: nothing of it may keep running.

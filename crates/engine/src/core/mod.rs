@@ -342,6 +342,11 @@ pub struct Core {
     waiting: BTreeSet<String>,
     /// Refuses onlines (the node is stopping).
     shutting_down: bool,
+    /// Resources to open while they stay offline, once their group runs here: those of the
+    /// node's start, new ones, changed ones, and those of a group that arrived (see
+    /// `open_or_close`). A resource closed by a host's death is not among them: it is opened
+    /// again when it is to come online.
+    to_open: BTreeSet<String>,
     /// Until when this node holds its ownership lease.
     lease_until: Option<Time>,
     /// The newest grant, until the view reaches its revision: (until, revision).
@@ -375,6 +380,7 @@ impl Core {
             dirty_groups: BTreeSet::new(),
             waiting: BTreeSet::new(),
             shutting_down: false,
+            to_open: BTreeSet::new(),
             lease_until: None,
             lease_pending: None,
             lease_phase: ownership::LeasePhase::Lost,

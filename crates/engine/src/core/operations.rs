@@ -173,6 +173,7 @@ impl Core {
             if let Some(r) = self.view.resources.get_mut(n) {
                 r.desired = desired;
                 r.offline_flags = flags;
+                r.open_refused = false;
                 // An operator's request clears what the failure policy decided.
                 r.restart.clear();
                 self.waiting.remove(n);
@@ -237,6 +238,10 @@ impl Core {
             return Err(EngineError::new(Status::ERROR_RESOURCE_NOT_ONLINE, format!("{name} is {}", r.state)));
         }
         r.fail_requested = true;
+        // Nothing else is sent to it until the terminate's outcome (an offline asked meanwhile
+        // would run beside it, and its end be taken for the terminate's).
+        r.busy = true;
+        r.terminating = true;
         ready.calls.push(super::HostCall { id: r.doc.id, resource: name.to_string(), call: super::Call::Terminate });
         Ok(Answer::Done)
     }

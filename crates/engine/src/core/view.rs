@@ -54,6 +54,16 @@ pub struct Res {
     pub offline_flags: OfflineFlags,
     /// The operator's InBuffer for the next OnlineV2 or OfflineV2 (used once).
     pub operator_input: Option<Vec<u8>>,
+    /// Its type refused to open it while it was to stay offline: not opened again for that
+    /// until its properties change or it is asked online.
+    pub open_refused: bool,
+    /// Its host said it does not hold it while it was open here: the host died, and the report
+    /// of that death is still to come. No open just to have it open until then, and if it is
+    /// opened again meanwhile (to come online), that report is about the old host.
+    pub host_lost: bool,
+    /// A report of its host's death came while an open was in flight (and was left to the
+    /// open's answer).
+    pub death_reported_in_open: bool,
     /// The operator failed it: the terminate that follows counts as a failure.
     pub fail_requested: bool,
     /// The next offline skips the graceful path (FORCE_WITH_TERMINATION).
@@ -82,6 +92,9 @@ impl Res {
             open: Opened::Closed,
             host_sees: None,
             operator_input: None,
+            open_refused: false,
+            host_lost: false,
+            death_reported_in_open: false,
             restart: Restart::default(),
             locked: false,
             offline_flags: OfflineFlags::empty(),
@@ -226,6 +239,8 @@ impl View {
         let old_deps = std::mem::replace(&mut r.doc, doc.clone()).dependencies;
         r.revision = revision;
         r.policy = policy;
+        // New properties may make a refused open work.
+        r.open_refused = false;
         if old_deps != doc.dependencies {
             for d in old_deps.names() {
                 if let Some(set) = self.dependents.get_mut(d) {
