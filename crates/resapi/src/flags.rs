@@ -97,12 +97,10 @@ macro_rules! flag_set {
                 let mut flags = Self::empty();
                 for part in text.split(['|', ',']) {
                     let part = part.trim();
-                    let bare = if part.len() >= Self::C_PREFIX.len()
-                        && part[..Self::C_PREFIX.len()].eq_ignore_ascii_case(Self::C_PREFIX)
-                    {
-                        &part[Self::C_PREFIX.len()..]
-                    } else {
-                        part
+                    // `get`, not a slice: the prefix's length may fall inside a character.
+                    let bare = match part.get(..Self::C_PREFIX.len()) {
+                        Some(head) if head.eq_ignore_ascii_case(Self::C_PREFIX) => &part[Self::C_PREFIX.len()..],
+                        _ => part,
                     };
                     let found = Self::all()
                         .iter_names()
