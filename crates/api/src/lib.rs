@@ -575,13 +575,14 @@ pub struct Properties {
     pub unset: Vec<String>,
 }
 
-async fn set_properties(
-    State(e): State<Api>,
-    Path(name): Path<String>,
-    Body(p): Body<Properties>,
-) -> Result<Json<serde_json::Value>> {
+async fn set_properties(State(e): State<Api>, Path(name): Path<String>, req: Request) -> Result<Response> {
+    // The resource's type checks the change where it is open: on its group's owner.
+    if let Some(r) = cluster::resource_elsewhere(&e, &name, req.uri())? {
+        return Ok(r);
+    }
+    let Body(p) = Body::<Properties>::from_request(req, &()).await?;
     e.change_properties(&name, text(p.common)?, text(p.private)?, p.unset).await?;
-    Ok(Json(json!(e.resource(&name)?)))
+    Ok(Json(json!(e.resource(&name)?)).into_response())
 }
 
 /// `PUT /v1/resources/{name}/dependencies`.

@@ -417,6 +417,20 @@ enum ResourceCmd {
         #[arg(required = true)]
         properties: Vec<String>,
     },
+    /// Send a control code to a resource (ResourceControl): its type answers, or the cluster's
+    /// default handling does.
+    Control {
+        /// The resource.
+        name: String,
+        /// The code: a CLUSCTL_RESOURCE_* name or a number (0x… for hexadecimal).
+        code: String,
+        /// The input buffer, hexadecimal.
+        #[arg(long, default_value = "")]
+        input_hex: String,
+        /// The output buffer's size.
+        #[arg(long, default_value_t = 65536)]
+        output_size: u32,
+    },
     /// Replace dependencies with an expression, e.g. "([ipA] or [ipB]) and [disk]" ("" removes them).
     Depend {
         /// The resource.
@@ -727,6 +741,15 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                     std::slice::from_ref(&name),
                 )
                 .await?
+            }
+            ResourceCmd::Control { name, code, input_hex, output_size } => {
+                let code = match code.parse::<u64>() {
+                    Ok(n) => json!(n),
+                    Err(_) => json!(code),
+                };
+                let body = json!({ "code": code, "input_hex": input_hex, "output_size": output_size });
+                let (_, v) = c.post(&format!("/v1/resources/{name}/control"), body).await?;
+                c.print(&v, client::object_table);
             }
             ResourceCmd::Fail { name } => {
                 c.post(&format!("/v1/resources/{name}/fail"), json!({})).await?;

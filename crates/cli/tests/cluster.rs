@@ -384,3 +384,86 @@ fn a_node_stopped_with_sigterm_moves_its_groups_away_first() {
         (n.json(&["group", "show", "g"])["state"] == "Online").then_some(())
     });
 }
+
+/// The messages of the `log` events `n` recorded.
+fn logged(n: &Node) -> Vec<String> {
+    let out = n.ok(&["--output", "json", "events"]);
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "log")
+        .map(|e| format!("{} {}", e["resource"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn a_windows_style_dll_is_opened_offline_checks_its_properties_gets_its_in_buffer_and_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    // The DLL's source, built unchanged against the Windows headers.
+    let so = dir.path().join("libdemo_service.so");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cc = Command::new("cc")
+        .args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-pthread", "-I"])
+        .arg(root.join("include/compat"))
+        .arg("-o")
+        .arg(&so)
+        .arg(root.join("examples/windows-style/demo_service.c"))
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let nodes = three(dir.path());
+    let n1 = &nodes[0];
+    n1.ok(&["type", "create", "demo", "--native", so.to_str().unwrap(), "--type-name", "Halo Demo Service"]);
+    n1.ok(&["group", "create", "g"]);
+    n1.ok(&[
+        "resource",
+        "create",
+        "svc",
+        "--group",
+        "g",
+        "--type",
+        "demo",
+        "--set",
+        "ServiceName=web",
+        "--set",
+        "Port=8081",
+    ]);
+
+    // Open while offline, as on Windows: a control code reaches the DLL (CLUS_CHAR_NOT_PREEMPTABLE, 0x4000),
+    // not the cluster's default answer (no characteristics).
+    let chars = n1.json(&["resource", "control", "svc", "CLUSCTL_RESOURCE_GET_CHARACTERISTICS"]);
+    assert_eq!((chars["status"].as_str(), chars["output_hex"].as_str()), (Some("ERROR_SUCCESS"), Some("00400000")));
+    assert!(logged(n1).iter().any(|l| l.contains("Open: resource 'svc' is ready")), "{:?}", logged(n1));
+
+    // Its properties go through the DLL: VALIDATE refuses what its table or its own rule refuses,
+    // naming its error, and nothing is stored.
+    for bad in ["ServiceName=has space", "Port=70000"] {
+        let out = n1.cli(&["resource", "set", "svc", bad]);
+        assert!(!out.status.success(), "{bad} was accepted");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("refused the properties") && said.contains("ERROR_"), "{said}");
+    }
+    let shown = n1.json(&["resource", "show", "svc"]);
+    assert_eq!(
+        (shown["private"]["ServiceName"].as_str(), shown["private"]["Port"].as_str()),
+        (Some("web"), Some("8081"))
+    );
+    n1.ok(&["resource", "set", "svc", "Port=8082"]);
+
+    // Online with an InBuffer: it reaches OnlineV2 as sent (the DLL logs the Epoch it carries),
+    // after the DLL's worker reported its checkpoints.
+    let input = resapi::PropertyList::new().with("Epoch", resapi::ValueData::ULargeInteger(4242)).encode().unwrap();
+    let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+    n1.ok(&["resource", "online", "svc", "--input-hex", &hex, "--wait"]);
+    assert!(logged(n1).iter().any(|l| l.contains("ownership epoch 4242")), "{:?}", logged(n1));
+    let status = n1.json(&["resource", "control", "svc", "0x01800004", "--output-size", "512"]);
+    assert_eq!(status["status"], "ERROR_SUCCESS", "{status}");
+
+    // A move: OfflineV2 gets the destination; the DLL is closed here and opened and online there.
+    n1.ok(&["group", "move", "g", "--node", "n2", "--wait"]);
+    let here = logged(n1);
+    assert!(here.iter().any(|l| l.contains("Offline: destination n2")), "{here:?}");
+    assert!(here.iter().any(|l| l.contains("Close: svc")), "{here:?}");
+    let there = nodes[1].json(&["resource", "show", "svc"]);
+    assert_eq!(there["state"], "Online");
+    assert!(logged(&nodes[1]).iter().any(|l| l.contains("Online: web serves on port 8082")), "{:?}", logged(&nodes[1]));
+}

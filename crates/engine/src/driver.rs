@@ -311,6 +311,13 @@ impl Engine {
 
     /// Sets common and private properties and removes the private ones named in `unset`, in
     /// one write: if any of it is refused, nothing changes.
+    ///
+    /// As SetClusterResourceProperties does on Windows, the resource's type sees the change
+    /// first when the resource is open on this node: `CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES`
+    /// and `…_VALIDATE_PRIVATE_PROPERTIES` with the new values; a refusal refuses the write, names
+    /// the type's error, and stores nothing (`ERROR_INVALID_FUNCTION`, "not handled", leaves
+    /// the check to the cluster's own, the default handling). Once stored, the type gets
+    /// `…_SET_COMMON_PROPERTIES` / `…_SET_PRIVATE_PROPERTIES` so that it can apply them.
     pub async fn change_properties(
         &self,
         name: &str,
@@ -318,7 +325,61 @@ impl Engine {
         private: BTreeMap<String, String>,
         unset: Vec<String>,
     ) -> Result<(), EngineError> {
-        self.done(Command::SetProperties { name: name.into(), common, private, unset }).await
+        use resapi::control::codes::{
+            CLUSCTL_RESOURCE_SET_COMMON_PROPERTIES, CLUSCTL_RESOURCE_SET_PRIVATE_PROPERTIES,
+            CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES, CLUSCTL_RESOURCE_VALIDATE_PRIVATE_PROPERTIES,
+        };
+        let lists = [
+            (CLUSCTL_RESOURCE_VALIDATE_COMMON_PROPERTIES, CLUSCTL_RESOURCE_SET_COMMON_PROPERTIES, &common),
+            (CLUSCTL_RESOURCE_VALIDATE_PRIVATE_PROPERTIES, CLUSCTL_RESOURCE_SET_PRIVATE_PROPERTIES, &private),
+        ];
+        let encode = |values: &BTreeMap<String, String>| {
+            crate::model::to_list(values).encode().map_err(|e| EngineError::new(e.status(), e.to_string()))
+        };
+        for (validate, _, values) in &lists {
+            if values.is_empty() {
+                continue;
+            }
+            let out = self.type_control(name, validate.0, encode(values)?).await?;
+            let status = Status(out.status);
+            if status != Status::ERROR_SUCCESS && status != Status::ERROR_INVALID_FUNCTION {
+                return Err(EngineError::new(
+                    status,
+                    format!("the resource type of {name} refused the properties ({validate}): {status}"),
+                ));
+            }
+        }
+        self.done(Command::SetProperties {
+            name: name.into(),
+            common: common.clone(),
+            private: private.clone(),
+            unset,
+        })
+        .await?;
+        for (_, set, values) in &lists {
+            if values.is_empty() {
+                continue;
+            }
+            // Stored already: what the type answers now is its own affair, logged if it failed.
+            let out = self.type_control(name, set.0, encode(values)?).await?;
+            let status = Status(out.status);
+            if !matches!(
+                status,
+                Status::ERROR_SUCCESS | Status::ERROR_INVALID_FUNCTION | Status::ERROR_RESOURCE_PROPERTIES_STORED
+            ) {
+                tracing::warn!(resource = name, %set, %status, "the resource type did not apply stored properties");
+            }
+        }
+        Ok(())
+    }
+
+    /// A control code for the resource's type only (no default handling).
+    async fn type_control(&self, name: &str, code: u32, input: Vec<u8>) -> Result<ControlOutput, EngineError> {
+        let command = Command::TypeControl { name: name.into(), code, input, output_size: 64 * 1024 };
+        match self.ask(command).await? {
+            Answer::Control(out) => Ok(out),
+            other => Err(EngineError::new(Status::ERROR_INVALID_DATA, format!("unexpected answer {other:?}"))),
+        }
     }
 
     /// Replaces a resource's dependencies with an expression.

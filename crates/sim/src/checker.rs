@@ -239,7 +239,7 @@ impl Checker {
             Command::Move { group, .. } | Command::CancelMove { group } => fits(keys::owner(group), &|_| true),
             Command::SetNodePaused { node, .. } => fits(keys::node_state(node), &|_| true),
             Command::SetClusterProperties { .. } => fits(keys::CLUSTER_PROPERTIES.to_string(), &|_| true),
-            Command::Control { .. } => matches!(answer, Answer::Control(_)),
+            Command::Control { .. } | Command::TypeControl { .. } => matches!(answer, Answer::Control(_)),
         };
         if ok {
             Ok(())

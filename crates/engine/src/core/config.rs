@@ -527,6 +527,7 @@ impl Core {
             | Command::Offline { .. }
             | Command::Fail { .. }
             | Command::Control { .. }
+            | Command::TypeControl { .. }
             | Command::Shutdown => Err(EngineError::new(Status::ERROR_INVALID_FUNCTION, "not a configuration command")),
         }
     }
@@ -700,6 +701,9 @@ impl Core {
             Command::Fail { name } => self.fail(&name, ready),
             Command::Control { name, code, input, output_size } => {
                 return self.control(token, &name, code, input, output_size, ready);
+            }
+            Command::TypeControl { name, code, input, output_size } => {
+                return self.type_control(token, &name, code, input, output_size, ready);
             }
             config => return self.config_command(token, config, ready),
         };

@@ -28,6 +28,8 @@ pub(super) struct PendingControl {
     code: u32,
     input: Vec<u8>,
     output_size: u32,
+    /// The type's answer as it is, without the default handling.
+    type_only: bool,
 }
 
 fn reply(data: &[u8], size: u32) -> ControlOutput {
@@ -106,7 +108,7 @@ impl Core {
             ready.replies.push((token, Err(EngineError::no_resource(name))));
             return;
         };
-        let pending = PendingControl { name: name.to_string(), code, input, output_size };
+        let pending = PendingControl { name: name.to_string(), code, input, output_size, type_only: false };
         if r.open == Opened::Open {
             let call = Call::Control { token, code, input: pending.input.clone(), output_size };
             ready.calls.push(HostCall { id: r.doc.id, resource: name.to_string(), call });
@@ -116,9 +118,44 @@ impl Core {
         }
     }
 
+    /// A control code for the resource's type only (see [`Command::TypeControl`]).
+    pub(super) fn type_control(
+        &mut self,
+        token: Token,
+        name: &str,
+        code: u32,
+        input: Vec<u8>,
+        output_size: u32,
+        ready: &mut Ready,
+    ) {
+        let not_handled = ControlOutput { status: Status::ERROR_INVALID_FUNCTION.0, output: vec![], bytes_returned: 0 };
+        match self.view.resources.get(name) {
+            None => ready.replies.push((token, Err(EngineError::no_resource(name)))),
+            Some(r) if r.open == Opened::Open => {
+                let call = Call::Control { token, code, input: input.clone(), output_size };
+                ready.calls.push(HostCall { id: r.doc.id, resource: name.to_string(), call });
+                let pending = PendingControl { name: name.to_string(), code, input, output_size, type_only: true };
+                self.controls.insert(token, pending);
+            }
+            Some(_) => ready.replies.push((token, Ok(Answer::Control(not_handled)))),
+        }
+    }
+
     /// A host's answer to a control call.
     pub(super) fn on_controlled(&mut self, token: Token, result: Result<ControlReply, HostError>, ready: &mut Ready) {
         let Some(pending) = self.controls.remove(&token) else { return };
+        if pending.type_only {
+            let out = match result {
+                Ok(r) => ControlOutput { status: r.status.0, output: r.output, bytes_returned: r.bytes_returned },
+                // Closed meanwhile: nothing of the type answers.
+                Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => {
+                    ControlOutput { status: Status::ERROR_INVALID_FUNCTION.0, output: vec![], bytes_returned: 0 }
+                }
+                Err(e) => return ready.replies.push((token, Err(EngineError::new(e.status, e.message)))),
+            };
+            ready.replies.push((token, Ok(Answer::Control(out))));
+            return;
+        }
         match result {
             Ok(r) if r.status != Status::ERROR_INVALID_FUNCTION => {
                 let out = ControlOutput { status: r.status.0, output: r.output, bytes_returned: r.bytes_returned };

@@ -177,6 +177,10 @@ pub enum Command {
     Fail { name: String },
     /// ResourceControl.
     Control { name: String, code: u32, input: Vec<u8>, output_size: u32 },
+    /// A control code for the resource's type only, without the cluster's default handling:
+    /// answered `ERROR_INVALID_FUNCTION` when the resource is not open here or its type does
+    /// not handle the code (how property changes reach a type: VALIDATE, then SET).
+    TypeControl { name: String, code: u32, input: Vec<u8>, output_size: u32 },
     /// Takes everything offline, keeping persistent state, and refuses onlines from now on.
     Shutdown,
     /// MoveClusterGroupEx: moves a group this node owns to `to` (`None`: where placement
