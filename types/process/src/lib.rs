@@ -33,8 +33,8 @@ pub const PROPERTIES: PropertyTable = PropertyTable {
         PropertyItem::string(
             "OutputFile",
             None,
-            "file that receives stdout and stderr, appended (default: discarded); an absolute path whose directories \
-             are not symbolic links, to a regular file of the node's user (see open_output_file)",
+            "file that receives stdout and stderr, appended (default: discarded): an absolute path, no symbolic \
+             links, a regular file of the node's user (docs/security.md)",
         ),
         PropertyItem::string("StopSignal", Some("SIGTERM"), "signal that asks the program to stop"),
         PropertyItem::dword("StopTimeoutMs", 10_000, 0, 3_600_000, "grace period after StopSignal before SIGKILL"),
