@@ -479,6 +479,9 @@ enum BenchWhat {
     Cluster(crate::bench_cluster::ClusterBench),
     /// A node daemon: apply → online for dummy and OCF resources, status reads, memory.
     Node(crate::bench::NodeBench),
+    /// Every benchmark, one report: report.json (every figure) and report.md (the ones that
+    /// matter, against their targets).
+    All(crate::bench_all::AllBench),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -566,6 +569,7 @@ pub fn run() -> ExitCode {
         Some(Command::Bench { what: BenchWhat::Host(bench) }) => bench.run(),
         Some(Command::Bench { what: BenchWhat::Node(bench) }) => bench.run(),
         Some(Command::Bench { what: BenchWhat::Cluster(bench) }) => bench.run(),
+        Some(Command::Bench { what: BenchWhat::All(bench) }) => bench.run(),
         Some(Command::Demo(demo)) => demo.run(),
         Some(Command::DemoWeb(web)) => web.run(),
         Some(Command::Explain { kind, value }) => {

@@ -2,6 +2,7 @@
 
 mod apply;
 mod bench;
+mod bench_all;
 mod bench_cluster;
 mod cli;
 mod client;
