@@ -702,7 +702,13 @@ async fn remote(endpoint: &str, output: Output, command: Command) -> anyhow::Res
                 }
                 let body = json!({ "node": node, "flags": flags.join("|") });
                 let (_, v) = c.post(&format!("/v1/groups/{name}/move"), body).await?;
-                let to = v.pointer("/group/moving_to").and_then(serde_json::Value::as_str).unwrap_or("").to_string();
+                // A move to where the group already is changes nothing: it is "moving" nowhere.
+                let to = v
+                    .pointer("/group/moving_to")
+                    .or_else(|| v.pointer("/group/owner"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 if wait {
                     c.wait_moved(&name, &to, timeout).await?;
                 }

@@ -1019,3 +1019,20 @@ fn a_resource_is_open_while_its_group_is_here_so_control_codes_reach_it_offline(
     assert_eq!(closed, ["close r", "close s"]);
     assert_eq!(owner_doc(&h).node, "n2");
 }
+
+#[test]
+fn a_persistent_state_write_that_fails_is_written_again_once_the_cluster_takes_writes() {
+    let mut h = Harness::new(&[("r", &[], "")]);
+    // The online is accepted, but its PersistentState write fails (the leader was lost).
+    let ready = h.core.step(h.now, Input::Command { token: 9_999, command: online("r", true) });
+    let write = ready.writes.first().map(|(w, _)| *w).expect("a persistent-state write");
+    let lost = halo_engine::model::EngineError::new(Status::ERROR_CLUSTER_NO_QUORUM, "no leader");
+    let failed = h.core.step(h.now, Input::Written { write, result: Err(lost) });
+    assert!(failed.writes.is_empty(), "not at once");
+    assert_eq!(failed.wake, Some(h.now + Duration::from_secs(1)), "it asks to be woken for the retry");
+    assert_eq!(h.persistent("r"), None);
+    // A second later it is written again, as the operator asked.
+    h.at_ms(1_000);
+    h.tick();
+    assert_eq!(h.persistent("r").as_deref(), Some("true"));
+}

@@ -6,6 +6,7 @@
 //! the view holds the write, so a caller reads what it wrote. Resource ids come from a counter in
 //! the database, reserved in blocks so that concurrent creates do not contend for it.
 
+use super::Time;
 use super::view::ID_COUNTER;
 use super::{Answer, Command, Core, Desired, Ready, Target, Token, WriteId};
 use crate::deps::{self, Dependencies};
@@ -61,10 +62,18 @@ impl Retry {
     }
 }
 
+/// How long a PersistentState write that failed (no quorum, a lost leader) waits before it is
+/// tried again.
+pub(super) const PERSIST_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Writes in flight and what waits for the feed.
 #[derive(Debug, Default)]
 pub(super) struct Config {
     writes: BTreeMap<WriteId, (Job, u32)>,
+    /// Resources whose PersistentState write failed, and when to try again (None: one retry
+    /// period after the step that learns of it). An acknowledged online or offline is not
+    /// forgotten for want of a leader: it is written once the cluster takes writes again.
+    persist_retry: Vec<(Option<Time>, Vec<String>)>,
     /// Replies sent once the view reaches a revision.
     awaiting: Vec<(u64, Token, Answer)>,
     /// Jobs whose guard on a key failed, to check again once the view has caught up with the
@@ -134,6 +143,34 @@ impl Core {
         ready: &mut Ready,
     ) {
         self.run_job(Job::Command { token, command, answer }, 0, ready);
+    }
+
+    /// Tries again the PersistentState writes that failed and are due; returns when the next
+    /// one is.
+    pub(super) fn retry_persists(&mut self, now: Time, ready: &mut Ready) -> Option<Time> {
+        let mut next = None;
+        for (at, names) in std::mem::take(&mut self.config.persist_retry) {
+            let at = at.unwrap_or(now + PERSIST_RETRY);
+            if at > now {
+                next = Some(next.map_or(at, |n: Time| n.min(at)));
+                self.config.persist_retry.push((Some(at), names));
+                continue;
+            }
+            // Written as the operator last asked (a later operation may have changed it).
+            for online in [true, false] {
+                let these: Vec<String> = names
+                    .iter()
+                    .filter(|n| {
+                        self.config.persist_intent.get(*n) == Some(&online) && self.view.resources.contains_key(*n)
+                    })
+                    .cloned()
+                    .collect();
+                if !these.is_empty() {
+                    self.run_job(Job::Persist { names: these, online }, 0, ready);
+                }
+            }
+        }
+        next
     }
 
     /// Records PersistentState for `names` (an operator's online or offline).
@@ -600,11 +637,14 @@ impl Core {
                     ready.replies.push((token, Err(e.clone())));
                 }
             }
-            Job::Persist { .. } => ready.events.push(EventKind::Log {
-                resource: String::new(),
-                level: "Error".into(),
-                message: format!("recording persistent state: {e}"),
-            }),
+            Job::Persist { names, .. } => {
+                ready.events.push(EventKind::Log {
+                    resource: String::new(),
+                    level: "Warning".into(),
+                    message: format!("recording persistent state of {}: {e}; retrying", names.join(", ")),
+                });
+                self.config.persist_retry.push((None, names));
+            }
         }
     }
 

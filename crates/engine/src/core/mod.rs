@@ -451,8 +451,13 @@ impl Core {
         // Settling can start deletes and retries, which may change more.
         self.converge(now, ready);
         self.publish_groups(ready);
+        let persist = self.retry_persists(now, ready);
         // The lease's end is the driver's to wake for (it knows the lease; see Input::Lease).
-        ready.wake = self.view.next_restart(&self.waiting);
+        let restart = self.view.next_restart(&self.waiting);
+        ready.wake = match (restart, persist) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 
     /// Marks a resource and its neighbours for convergence: its dependents may come up or must go
