@@ -16,73 +16,15 @@ use proptest::test_runner::{Config, RngSeed};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::fmt::Debug;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
-
-struct Counting;
-
-thread_local! {
-    // Signed: a thread may free what another allocated.
-    static CURRENT: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn grow(by: isize) {
-    let _ = CURRENT.try_with(|c| {
-        c.set(c.get() + by);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(c.get())));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as isize);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    // Forwarded rather than left to the default, which would write every zero of a 16 MiB
-    // frame buffer that calloc gets from the kernel already zeroed.
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as isize);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        grow(-(layout.size() as isize));
-        // SAFETY: `ptr` came from this allocator with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f`; its result and the peak bytes this thread held meanwhile above what it held before.
-fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let base = CURRENT.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let result = f();
-    (result, (PEAK.with(Cell::get) - base).max(0) as usize)
-}
-
-/// What decoding may cost besides the frame buffer: a fixed overhead and a constant factor.
-fn budget(input_len: usize) -> usize {
-    64 * 1024 + 64 * input_len
-}
-
-/// Polls `f` once: the async reader over a byte slice is ready at once.
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a reader over a byte slice never waits"),
-    }
-}
 
 /// Fixed seed and no regression files: CI runs the same cases every time.
+use halo_fuzzkit::{budget, peak_during, ready};
+
+// Counts the bytes each thread holds, for `peak_during`.
+#[global_allocator]
+static ALLOCATOR: halo_fuzzkit::Counting = halo_fuzzkit::Counting;
+
 fn config(cases: u32) -> Config {
     Config { cases, rng_seed: RngSeed::Fixed(0x484f_5354), failure_persistence: None, ..Config::default() }
 }

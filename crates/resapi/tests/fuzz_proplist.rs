@@ -11,49 +11,14 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed};
 use resapi::proplist::{decode_value_list, encode_value_list, syntax};
 use resapi::{Property, PropertyList, Status, Value, ValueData};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    // Signed: a thread may free what another allocated.
-    static CURRENT: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn grow(by: isize) {
-    let _ = CURRENT.try_with(|c| {
-        c.set(c.get() + by);
-        let _ = PEAK.try_with(|p| p.set(p.get().max(c.get())));
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as isize);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        grow(-(layout.size() as isize));
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f`; its result and the peak bytes this thread held meanwhile above what it held before.
-fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let base = CURRENT.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let result = f();
-    (result, (PEAK.with(Cell::get) - base).max(0) as usize)
-}
 
 /// Fixed seed and no regression files: CI runs the same cases every time.
+use halo_fuzzkit::peak_during;
+
+// Counts the bytes each thread holds, for `peak_during`.
+#[global_allocator]
+static ALLOCATOR: halo_fuzzkit::Counting = halo_fuzzkit::Counting;
+
 fn config(cases: u32) -> Config {
     Config { cases, rng_seed: RngSeed::Fixed(0x5052_4f50), failure_persistence: None, ..Config::default() }
 }
