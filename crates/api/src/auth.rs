@@ -250,7 +250,7 @@ pub async fn guard(access: Arc<Access>, mut req: Request, next: Next) -> Respons
     let response = next.run(req).await;
     if writes && response.status().is_success() {
         let entry = AuditEntry {
-            at_ms: halo_cluster::access::unix_ms(),
+            at_ms: halo_security::unix_ms(),
             node: access.node.clone(),
             who: caller.who,
             role: caller.role,

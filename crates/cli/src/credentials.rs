@@ -108,18 +108,17 @@ pub struct LocalFile {
     pub ca_pem: Option<String>,
 }
 
-/// The directory of local credentials for this user, created 0700 if missing. One that another
-/// user owns, or that others can read, is refused.
-pub fn runtime_dir() -> Result<PathBuf> {
+/// The directory of local credentials for this user (see [`write_local`], which creates it
+/// 0700; one that another user owns, or that others can read, is never used).
+pub fn runtime_dir() -> PathBuf {
     let uid = nix::unistd::geteuid();
-    let dir = if uid.is_root() {
+    if uid.is_root() {
         PathBuf::from("/run/halo")
     } else if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|r| !r.is_empty()) {
         PathBuf::from(run).join("halo")
     } else {
         std::env::temp_dir().join(format!("halo-{uid}"))
-    };
-    Ok(dir)
+    }
 }
 
 fn check_private_dir(dir: &Path) -> Result<()> {
@@ -142,7 +141,7 @@ fn local_name(endpoint: &str) -> Option<String> {
 }
 
 fn read_local(endpoint: &str) -> Option<LocalFile> {
-    let dir = runtime_dir().ok()?;
+    let dir = runtime_dir();
     check_private_dir(&dir).ok()?;
     let text = std::fs::read(dir.join(local_name(endpoint)?)).ok()?;
     serde_json::from_slice(&text).ok()
@@ -151,7 +150,7 @@ fn read_local(endpoint: &str) -> Option<LocalFile> {
 /// Writes a node's local credential for each of `endpoints`; returns the files written (the
 /// node removes them when it stops).
 pub fn write_local(endpoints: &[String], token: &str, ca_pem: Option<&str>) -> Result<Vec<PathBuf>> {
-    let dir = runtime_dir()?;
+    let dir = runtime_dir();
     halo_security::files::private_dir(&dir).map_err(|e| anyhow!("{e}"))?;
     check_private_dir(&dir)?;
     let mut written = Vec::new();

@@ -203,15 +203,13 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ClusterError> {
     serde_json::to_vec(value).map_err(|e| ClusterError::Raft(e.to_string()))
 }
 
-fn security(e: halo_security::SecurityError) -> ClusterError {
-    ClusterError::Security(e.to_string())
+/// The certificate generation a [`ROTATION`] record holds (0: never rotated).
+fn generation(record: Option<crate::Record>) -> Result<u64, ClusterError> {
+    record.map_or(Ok(0), |r| decode(ROTATION, &r.value))
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn security(e: halo_security::SecurityError) -> ClusterError {
+    ClusterError::Security(e.to_string())
 }
 
 /// Keys of audit entries written by this process, to keep them unique within a millisecond.
@@ -423,20 +421,21 @@ impl ClusterDb {
     pub async fn rotate_certs(&self) -> Result<u64, ClusterError> {
         loop {
             let current = self.get(ROTATION)?;
-            let generation = current.as_ref().map_or(Ok(0), |r| decode::<u64>(ROTATION, &r.value))? + 1;
+            let revision = current.as_ref().map(|r| r.revision);
+            let next = generation(current)? + 1;
             let request = Request {
-                compare: vec![Compare { key: ROTATION.into(), revision: current.map(|r| r.revision) }],
-                ops: vec![Op::Put { key: ROTATION.into(), value: encode(&generation)? }],
+                compare: vec![Compare { key: ROTATION.into(), revision }],
+                ops: vec![Op::Put { key: ROTATION.into(), value: encode(&next)? }],
             };
             if let Response::Applied { .. } = self.write(request).await? {
-                return Ok(generation);
+                return Ok(next);
             }
         }
     }
 
     /// The certificate generation asked for.
     pub fn rotation_generation(&self) -> Result<u64, ClusterError> {
-        self.get(ROTATION)?.map_or(Ok(0), |r| decode(ROTATION, &r.value))
+        generation(self.get(ROTATION)?)
     }
 
     /// The certificates issued to each node.
@@ -565,7 +564,7 @@ impl PeerService {
             let now = unix_now();
             record.fingerprints.retain(|(_, not_after)| *not_after > now);
             record.fingerprints.push((issued.fingerprint.clone(), issued.not_after));
-            record.generation = self.read(ROTATION)?.map_or(Ok(0), |r| decode::<u64>(ROTATION, &r.value))?;
+            record.generation = generation(self.read(ROTATION)?)?;
             let write = Request {
                 compare: vec![Compare { key: cert_key.clone(), revision: Some(stored.revision) }],
                 ops: vec![Op::Put { key: cert_key.clone(), value: encode(&record)? }],

@@ -56,5 +56,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Seconds since the Unix epoch, now (0 on a clock set before 1970).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    since_epoch().as_secs()
+}
+
+/// Milliseconds since the Unix epoch, now (0 on a clock set before 1970).
+pub fn unix_ms() -> u64 {
+    u64::try_from(since_epoch().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
 }

@@ -29,33 +29,31 @@ impl RateLimiter {
         self.allow_at(client, Instant::now())
     }
 
+    /// A bucket's tokens at `now`, refilled since `at` (uncapped).
+    fn refilled(&self, (tokens, at): (f64, Instant), now: Instant) -> f64 {
+        tokens + now.duration_since(at).as_secs_f64() * self.per_second
+    }
+
     fn allow_at(&self, client: IpAddr, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if !buckets.contains_key(&client) && buckets.len() >= MAX_TRACKED {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+            buckets.retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
             if buckets.len() >= MAX_TRACKED {
                 return false;
             }
         }
-        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        let bucket = buckets.entry(client).or_insert((self.burst, now));
+        let tokens = self.refilled(*bucket, now).min(self.burst);
+        let allowed = tokens >= 1.0;
+        *bucket = (if allowed { tokens - 1.0 } else { tokens }, now);
+        allowed
     }
 
     /// Whether `client` has a request left now, without taking it.
     pub fn available(&self, client: IpAddr) -> bool {
         let now = Instant::now();
         let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        buckets
-            .get(&client)
-            .is_none_or(|(tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * self.per_second >= 1.0)
+        buckets.get(&client).is_none_or(|bucket| self.refilled(*bucket, now) >= 1.0)
     }
 
     /// How long until `client` may make one request.

@@ -128,7 +128,6 @@ impl Core {
         output_size: u32,
         ready: &mut Ready,
     ) {
-        let not_handled = ControlOutput { status: Status::ERROR_INVALID_FUNCTION.0, output: vec![], bytes_returned: 0 };
         match self.view.resources.get(name) {
             None => ready.replies.push((token, Err(EngineError::no_resource(name)))),
             Some(r) if r.open == Opened::Open => {
@@ -137,7 +136,7 @@ impl Core {
                 let pending = PendingControl { name: name.to_string(), code, input, output_size, type_only: true };
                 self.controls.insert(token, pending);
             }
-            Some(_) => ready.replies.push((token, Ok(Answer::Control(not_handled)))),
+            Some(_) => ready.replies.push((token, Ok(Answer::Control(status_only(Status::ERROR_INVALID_FUNCTION))))),
         }
     }
 
@@ -148,9 +147,7 @@ impl Core {
             let out = match result {
                 Ok(r) => ControlOutput { status: r.status.0, output: r.output, bytes_returned: r.bytes_returned },
                 // Closed meanwhile: nothing of the type answers.
-                Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => {
-                    ControlOutput { status: Status::ERROR_INVALID_FUNCTION.0, output: vec![], bytes_returned: 0 }
-                }
+                Err(e) if e.status == Status::ERROR_RESOURCE_NOT_FOUND => status_only(Status::ERROR_INVALID_FUNCTION),
                 Err(e) => return ready.replies.push((token, Err(EngineError::new(e.status, e.message)))),
             };
             ready.replies.push((token, Ok(Answer::Control(out))));
